@@ -1,0 +1,28 @@
+# The README's two commands. Both create or refresh .venv idempotently (scripts/bootstrap.sh).
+.PHONY: demo test lint format setup-demo setup-test
+
+VENV := .venv
+BIN := $(VENV)/bin
+
+setup-demo:
+	@bash scripts/bootstrap.sh demo
+
+setup-test:
+	@bash scripts/bootstrap.sh test
+
+demo: setup-demo
+	$(BIN)/relscope demo
+
+lint: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# pytest exits 5 when it collected no test: that is a failure here, never a pass.
+test: lint
+	@$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; \
+	exit $$rc

@@ -1,0 +1,134 @@
+"""Validated access to HDF5 files: every failure becomes a one-line :class:`FormatError`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from relscope.errors import FormatError
+
+__all__ = [
+    "DTYPE_KINDS",
+    "describe",
+    "open_h5",
+    "read_all",
+    "reading",
+    "require_array",
+    "require_group",
+]
+
+# Human names of the dtype kinds a reader may ask for.
+DTYPE_KINDS = {
+    "f": "floating point",
+    "i": "signed integer",
+    "u": "unsigned integer",
+    "b": "boolean",
+    "iu": "integer",
+    "fiu": "numeric",
+    "iub": "integer or boolean",
+}
+
+
+def describe(obj: h5py.Dataset | h5py.Group | h5py.Datatype) -> str:
+    """A short description of an HDF5 object for error messages."""
+    if isinstance(obj, h5py.Dataset):
+        return f"dataset of shape {tuple(obj.shape)} and dtype {obj.dtype}"
+    if isinstance(obj, h5py.Group):
+        return "group"
+    return type(obj).__name__
+
+
+def open_h5(path: str | os.PathLike[str], mode: str = "r") -> h5py.File:
+    """Open an HDF5 file, turning missing, foreign or damaged files into :class:`FormatError`."""
+    path = Path(path)
+    if mode == "r":
+        if not path.is_file():
+            raise FormatError(path, "/", "an existing HDF5 file", "no such file")
+        if not h5py.is_hdf5(path):
+            raise FormatError(path, "/", "an HDF5 file", "a file without an HDF5 signature")
+    try:
+        return h5py.File(path, mode)
+    except OSError as error:
+        raise FormatError(path, "/", "a readable HDF5 file", f"a damaged file ({error})") from None
+
+
+@contextlib.contextmanager
+def reading(file: str | os.PathLike[str], key: str) -> Iterator[None]:
+    """Turn low-level read failures (truncated data, bad chunks) under ``key`` into FormatError."""
+    try:
+        yield
+    except FormatError:
+        raise
+    except (OSError, KeyError, RuntimeError) as error:
+        raise FormatError(file, key, "readable data", f"a damaged entry ({error})") from None
+
+
+def require_group(
+    parent: h5py.Group, key: str, *, file: str | os.PathLike[str] | None = None
+) -> h5py.Group:
+    """Return the group ``parent[key]`` or raise naming the key."""
+    file = file if file is not None else parent.file.filename
+    name = _join(parent.name, key)
+    with reading(file, name):
+        if key not in parent:
+            raise FormatError(file, name, "a group", "nothing")
+        obj = parent[key]
+    if not isinstance(obj, h5py.Group):
+        raise FormatError(file, name, "a group", describe(obj))
+    return obj
+
+
+def require_array(
+    parent: h5py.Group,
+    key: str,
+    *,
+    kinds: str = "fiu",
+    ndim: int | tuple[int, ...] | None = None,
+    shape: tuple[int | None, ...] | None = None,
+    file: str | os.PathLike[str] | None = None,
+) -> h5py.Dataset:
+    """Return the dataset ``parent[key]`` after checking its dtype kind and shape.
+
+    ``shape`` entries of ``None`` match any length; ``ndim`` may be a tuple of allowed ranks.
+    """
+    file = file if file is not None else parent.file.filename
+    name = _join(parent.name, key)
+    with reading(file, name):
+        if key not in parent:
+            raise FormatError(file, name, "a dataset", "nothing")
+        obj = parent[key]
+    if not isinstance(obj, h5py.Dataset):
+        raise FormatError(file, name, "a dataset", describe(obj))
+    kind_name = DTYPE_KINDS.get(kinds, kinds)
+    if obj.dtype.kind not in kinds or obj.dtype.names is not None:
+        raise FormatError(file, name, f"a {kind_name} dataset", f"dtype {obj.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if obj.ndim not in allowed:
+            wanted = " or ".join(str(n) for n in allowed)
+            raise FormatError(file, name, f"{wanted} dimensions", f"shape {tuple(obj.shape)}")
+    if shape is not None and (
+        len(shape) != obj.ndim
+        or any(
+            want is not None and want != have for want, have in zip(shape, obj.shape, strict=True)
+        )
+    ):
+        wanted = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise FormatError(file, name, f"shape {wanted}", f"shape {tuple(obj.shape)}")
+    return obj
+
+
+def read_all(dataset: h5py.Dataset, *, file: str | os.PathLike[str] | None = None) -> np.ndarray:
+    """Read a whole dataset, reporting damaged data as FormatError."""
+    file = file if file is not None else dataset.file.filename
+    with reading(file, dataset.name):
+        return dataset[()]
+
+
+def _join(parent: str, key: str) -> str:
+    return key if key.startswith("/") else f"{parent.rstrip('/')}/{key}"
