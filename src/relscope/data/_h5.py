@@ -106,7 +106,8 @@ def require_array(
         raise FormatError(file, name, "a dataset", describe(obj))
     kind_name = DTYPE_KINDS.get(kinds, kinds)
     if obj.dtype.kind not in kinds or obj.dtype.names is not None:
-        raise FormatError(file, name, f"a {kind_name} dataset", f"dtype {obj.dtype}")
+        article = "an" if kind_name[0] in "aeiou" else "a"
+        raise FormatError(file, name, f"{article} {kind_name} dataset", f"dtype {obj.dtype}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if obj.ndim not in allowed:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from relscope.data._atomic import atomic_write_text
+from relscope.data.dataset import DATASET_KINDS, DOWN_SAMPLING_METHODS, UP_SAMPLING_METHODS
 from relscope.errors import FormatError, PathError, RelscopeWarning
 
 __all__ = [
@@ -34,11 +35,6 @@ __all__ = [
 ]
 
 MAX_PROJECT_BYTES = 1024 * 1024
-UP_SAMPLING_METHODS = (
-    "none", "fill_zeros", "fill_ones", "edge_repeat", "mirror_edge", "wrap_around", "resize",
-)  # fmt: skip
-DOWN_SAMPLING_METHODS = ("none", "center_crop", "resize")
-DATASET_TYPES = ("hdf5", "image_directory")
 ATTRIBUTION_STRATEGIES = ("true_label", "predicted_label")
 
 
@@ -295,7 +291,7 @@ def load_project(
         raise FormatError(path, "project.dataset", "a mapping", "nothing")
     data = reader.mapping(body["dataset"], "project.dataset", _DATASET_KEYS)
     where = "project.dataset"
-    kind = reader.choice(data, "type", where, DATASET_TYPES, None)
+    kind = reader.choice(data, "type", where, DATASET_KINDS, None)
     index_regex = reader.string(data, "label_index_regex", where, required=False)
     wnid_regex = reader.string(data, "label_word_net_id_regex", where, required=False)
     if index_regex and wnid_regex:

@@ -1,0 +1,5 @@
+"""``python -m relscope`` runs the command line."""
+
+from relscope.cli.main import main
+
+main()

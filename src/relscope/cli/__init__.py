@@ -1,0 +1,1 @@
+"""The ``relscope`` command line."""
