@@ -10,7 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from relscope.errors import FormatError
+from relscope.errors import FormatError, RelscopeError
 
 __all__ = [
     "DTYPE_KINDS",
@@ -59,12 +59,17 @@ def open_h5(path: str | os.PathLike[str], mode: str = "r") -> h5py.File:
 
 @contextlib.contextmanager
 def reading(file: str | os.PathLike[str], key: str) -> Iterator[None]:
-    """Turn low-level read failures (truncated data, bad chunks) under ``key`` into FormatError."""
+    """Turn low-level read failures under ``key`` into FormatError.
+
+    h5py reports truncated data and bad chunks as OSError/RuntimeError, missing members as
+    KeyError, and objects it cannot convert (odd dtypes, dangling links) as TypeError or
+    ValueError. relscope's own errors pass through unchanged.
+    """
     try:
         yield
-    except FormatError:
+    except RelscopeError:
         raise
-    except (OSError, KeyError, RuntimeError) as error:
+    except (OSError, KeyError, RuntimeError, TypeError, ValueError) as error:
         raise FormatError(file, key, "readable data", f"a damaged entry ({error})") from None
 
 

@@ -23,10 +23,9 @@ Errors about attributes name the key as ``<HDF5 path>@<attribute>``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -39,7 +38,7 @@ from relscope._version import __version__
 from relscope.data._atomic import atomic_path
 from relscope.data._h5 import describe, open_h5, read_all, reading, require_array, require_group
 from relscope.data._parts import PartStore
-from relscope.errors import ConfigError, FormatError, RelscopeError
+from relscope.errors import ConfigError, FormatError
 
 __all__ = [
     "FORMAT",
@@ -577,26 +576,14 @@ class AnalysisWriter:
 # --------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _guard(file: Path, key: str) -> Iterator[None]:
-    """Like :func:`reading`, but also for the TypeError/ValueError h5py raises on odd types."""
-    try:
-        with reading(file, key):
-            yield
-    except RelscopeError:
-        raise
-    except (TypeError, ValueError) as error:
-        raise FormatError(file, key, "readable data", f"unsupported content ({error})") from None
-
-
 def _members(group: h5py.Group, file: Path, *, kind: type | None = None) -> list[str]:
     """Sorted member names, each checked to be a ``kind`` object when given."""
-    with _guard(file, group.name):
+    with reading(file, group.name):
         names = sorted(group.keys())
     if kind is not None:
         for name in names:
             key = _key(group, name)
-            with _guard(file, key):
+            with reading(file, key):
                 obj = group.get(name)
             if obj is None:
                 raise FormatError(file, key, _KIND_NAMES[kind], "a dangling link")
@@ -613,13 +600,13 @@ def _key(group: h5py.Group, name: str) -> str:
 
 
 def _optional_group(group: h5py.Group, name: str, file: Path) -> h5py.Group | None:
-    with _guard(file, _key(group, name)):
+    with reading(file, _key(group, name)):
         present = name in group
     return require_group(group, name, file=file) if present else None
 
 
 def _attrs(obj: h5py.HLObject, file: Path) -> dict[str, Any]:
-    with _guard(file, obj.name):
+    with reading(file, obj.name):
         return {name: obj.attrs[name] for name in obj.attrs}
 
 
@@ -721,7 +708,7 @@ def _read_clusters(
     extras: dict[str, np.ndarray] = {}
     for name in _members(group, file, kind=h5py.Dataset):
         key = _key(group, name)
-        with _guard(file, key):
+        with reading(file, key):
             dtype = group[name].dtype
         if dtype.names is not None or dtype.kind not in "iubf":
             raise FormatError(
@@ -821,7 +808,7 @@ def _read_category(group: h5py.Group, name: str, file: Path) -> CategoryAnalysis
 
 
 def _looks_like_category(group: h5py.Group, file: Path) -> bool:
-    with _guard(file, group.name):
+    with reading(file, group.name):
         if _INDEX not in group or (_EMBEDDING not in group and _CLUSTER not in group):
             return False
         # A nested analysis may hold a category literally named "index"; that one is a group.
@@ -970,7 +957,7 @@ class AnalysisDatabase:
                 continue
             for name in _members(group, self.path, kind=h5py.Dataset):
                 if sub == _CLUSTER:
-                    with _guard(self.path, _key(group, name)):
+                    with reading(self.path, _key(group, name)):
                         kind = group[name].dtype.kind
                     if kind not in "iu":
                         continue

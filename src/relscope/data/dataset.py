@@ -293,20 +293,6 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "x".join(str(n) for n in shape)
 
 
-@contextlib.contextmanager
-def _h5_guard(file: str | os.PathLike[str], key: str) -> Iterator[None]:
-    """Like ``reading``, but also catches the ValueError/TypeError h5py raises on odd objects."""
-    with reading(file, key):
-        try:
-            yield
-        except FormatError:
-            raise
-        except (ValueError, TypeError) as error:
-            raise FormatError(
-                file, key, "readable data", f"an unreadable entry ({error})"
-            ) from None
-
-
 class HDF5Dataset(ImageDataset):
     """A dataset database in HDF5 (the ViRelAy layout), read lazily.
 
@@ -376,7 +362,7 @@ class HDF5Dataset(ImageDataset):
 
     def _inspect(self, h5: h5py.File) -> None:
         file = self.path
-        with _h5_guard(file, "/"):
+        with reading(file, "/"):
             if "data" not in h5:
                 raise FormatError(file, "/data", "a dataset or group of images", "nothing")
             data = h5["data"]
@@ -389,14 +375,14 @@ class HDF5Dataset(ImageDataset):
 
     def _inspect_array(self, h5: h5py.File) -> None:
         file = self.path
-        with _h5_guard(file, "/data"):
+        with reading(file, "/data"):
             data = require_array(h5, "data", kinds="fiu", ndim=4, file=file)
             if min(data.shape) == 0:
                 raise FormatError(
                     file, "/data", "at least one non-empty image", f"shape {data.shape}"
                 )
         n = int(data.shape[0])
-        with _h5_guard(file, "/label"):
+        with reading(file, "/label"):
             label = h5["label"]
             if not isinstance(label, h5py.Dataset):
                 raise FormatError(file, "/label", f"a label dataset of length {n}", "a group")
@@ -412,12 +398,12 @@ class HDF5Dataset(ImageDataset):
 
     def _inspect_grouped(self, h5: h5py.File) -> None:
         file = self.path
-        with _h5_guard(file, "/data"):
+        with reading(file, "/data"):
             data = h5["data"]
             ids = list(data.keys())
         if not ids:
             raise FormatError(file, "/data", "at least one image", "an empty group")
-        with _h5_guard(file, "/label"):
+        with reading(file, "/label"):
             label = require_group(h5, "label", file=file)
             label_ids = set(label.keys())
         missing = [i for i in ids if i not in label_ids]
@@ -435,7 +421,7 @@ class HDF5Dataset(ImageDataset):
         self._length = len(ids)
         # Only the first entries are checked now; the others when they are read.
         self._group_dataset(ids[0])
-        with _h5_guard(file, f"/label/{ids[0]}"):
+        with reading(file, f"/label/{ids[0]}"):
             first = label[ids[0]]
             if isinstance(first, h5py.Dataset) and first.dtype.kind == "b" and first.ndim == 1:
                 self.multi_label = True
@@ -447,7 +433,7 @@ class HDF5Dataset(ImageDataset):
 
     def _read_index(self, h5: h5py.File, ids: list[str]) -> list[str]:
         file = self.path
-        with _h5_guard(file, "/index"):
+        with reading(file, "/index"):
             group = require_group(h5, "index", file=file)
             index_ids = set(group.keys())
         if index_ids != set(ids):
@@ -457,7 +443,7 @@ class HDF5Dataset(ImageDataset):
         positions: dict[int, str] = {}
         for key in ids:
             name = f"/index/{key}"
-            with _h5_guard(file, name):
+            with reading(file, name):
                 value = require_array(group, key, kinds="iu", ndim=0, file=file)[()]
             position = int(value)
             if not 0 <= position < len(ids) or position in positions:
@@ -473,7 +459,7 @@ class HDF5Dataset(ImageDataset):
     def _group_dataset(self, key: str) -> h5py.Dataset:
         file = self.path
         name = f"/data/{key}"
-        with _h5_guard(file, name):
+        with reading(file, name):
             dataset = require_array(self._handle()["data"], key, kinds="fiu", ndim=3, file=file)
             if min(dataset.shape) == 0:
                 raise FormatError(file, name, "a non-empty C x H x W image", describe(dataset))
@@ -481,14 +467,14 @@ class HDF5Dataset(ImageDataset):
 
     def _group_image(self, key: str) -> np.ndarray:
         dataset = self._group_dataset(key)
-        with _h5_guard(self.path, f"/data/{key}"):
+        with reading(self.path, f"/data/{key}"):
             return dataset[()]
 
     def _read_data(self, index: int) -> np.ndarray:
         if self._grouped:
             array = self._group_image(self._ids[index])
         else:
-            with _h5_guard(self.path, "/data"):
+            with reading(self.path, "/data"):
                 array = self._handle()["data"][index]
         return np.ascontiguousarray(array, dtype=np.float32)
 
@@ -504,7 +490,7 @@ class HDF5Dataset(ImageDataset):
     def _group_label(self, key: str) -> np.ndarray:
         file = self.path
         name = f"/label/{key}"
-        with _h5_guard(file, name):
+        with reading(file, name):
             group = self._handle()["label"]
             if self.multi_label:
                 dataset = require_array(
@@ -525,7 +511,7 @@ class HDF5Dataset(ImageDataset):
                 values = [self._group_label(key) for key in self._ids]
                 labels = np.stack(values) if self.multi_label else np.asarray(values, np.int64)
             else:
-                with _h5_guard(self.path, "/label"):
+                with reading(self.path, "/label"):
                     labels = np.asarray(self._handle()["label"][()])
                 if not self.multi_label:
                     _check_class_indices(self.path, "/label", labels)
@@ -539,7 +525,7 @@ class HDF5Dataset(ImageDataset):
         # h5py point selection needs increasing, distinct indices: read those, then reorder.
         unique, inverse = np.unique(rows, return_inverse=True)
         first, last = int(unique[0]), int(unique[-1])
-        with _h5_guard(self.path, "/data"):
+        with reading(self.path, "/data"):
             data = self._handle()["data"]
             if last - first + 1 <= _SLICE_SPAN_FACTOR * len(unique):
                 block = data[first : last + 1][unique - first]
