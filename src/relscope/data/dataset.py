@@ -39,7 +39,14 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from relscope.data._atomic import atomic_path
-from relscope.data._h5 import describe, open_h5, reading, require_array, require_group
+from relscope.data._h5 import (
+    describe,
+    open_h5,
+    read_rows,
+    reading,
+    require_array,
+    require_group,
+)
 from relscope.data.labels import LabelMap
 from relscope.errors import ConfigError, FormatError
 
@@ -79,9 +86,6 @@ _PAD_MODES = {
     "mirror_edge": "symmetric",
     "wrap_around": "wrap",
 }
-# Reads spanning at most this many times the rows asked for are done as one slice: h5py's
-# point selection is much slower than reading a few unneeded rows.
-_SLICE_SPAN_FACTOR = 2
 _CHUNK_BYTES = 1 << 20
 _WRITE_BLOCK_BYTES = 64 << 20
 _COMPRESSIONS = (None, "gzip", "lzf")
@@ -522,16 +526,9 @@ class HDF5Dataset(ImageDataset):
     def _read_rows(self, rows: np.ndarray) -> np.ndarray:
         if self._grouped:
             return super()._read_rows(rows)
-        # h5py point selection needs increasing, distinct indices: read those, then reorder.
-        unique, inverse = np.unique(rows, return_inverse=True)
-        first, last = int(unique[0]), int(unique[-1])
         with reading(self.path, "/data"):
-            data = self._handle()["data"]
-            if last - first + 1 <= _SLICE_SPAN_FACTOR * len(unique):
-                block = data[first : last + 1][unique - first]
-            else:
-                block = data[unique]
-        return np.ascontiguousarray(block[inverse.reshape(-1)], dtype=np.float32)
+            block = read_rows(self._handle()["data"], rows)
+        return np.ascontiguousarray(block, dtype=np.float32)
 
 
 def _check_class_indices(file: str | os.PathLike[str], key: str, values: np.ndarray) -> None:
