@@ -1,0 +1,126 @@
+"""The three autograd primitives every relevance rule is built from.
+
+relscope computes LRP as one forward and one backward pass of a rewritten model in which
+the gradient arriving at a tensor *is* the relevance of that tensor. A rule is a modified
+forward: its value equals the layer's original output, and its backward realizes the rule.
+Three small functions are enough to express every rule:
+
+* :func:`tie`: ``tie(x, c)`` has the value ``c``; in backward it sends ``c * grad`` to ``x``.
+  ``tie(x, x)`` turns a gradient into "input times gradient"; ``tie(x, low)`` lets the
+  z^B rule hand relevance through the bounds to the input; ``tie(x, ones)`` serves the
+  activation-independent rules (flat, w^2).
+* :func:`normalize`: ``normalize(value, parts, coefficients, eps)`` has the value
+  ``value``; in backward the gradient ``R`` reaches ``parts[k]`` as
+  ``coefficients[k] * R / stab(parts[k])``: the stabilized division of every LRP rule.
+* :func:`pass_through`: value ``y``, gradient passed to ``x`` unchanged (the identity rule
+  for element-wise activations).
+
+Nothing is recomputed in backward: the denominators are saved in forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+__all__ = ["normalize", "pass_through", "stabilize", "tie"]
+
+
+def stabilize(denominator: torch.Tensor, eps: float) -> torch.Tensor:
+    """``d + eps * sign(d)`` with ``sign(0) = +1``, so that no division by zero can occur."""
+    sign = torch.where(denominator >= 0, 1.0, -1.0).to(denominator.dtype)
+    return denominator + eps * sign
+
+
+class _Tie(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, source: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(value)
+        ctx.source_shape = source.shape
+        # A view, not a copy: the tie costs no memory in forward.
+        return value.view_as(value) if value.shape == source.shape else value.expand_as(source)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (value,) = ctx.saved_tensors
+        out = grad * value
+        if out.shape != ctx.source_shape:
+            out = out.sum_to_size(ctx.source_shape)
+        return out, None
+
+
+def tie(source: torch.Tensor, value: torch.Tensor | None = None) -> torch.Tensor:
+    """Value ``value`` (default: ``source``); backward sends ``value * grad`` to ``source``."""
+    if value is None:
+        value = source.detach()
+    return _Tie.apply(source, value.detach())
+
+
+class _Normalize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, value: torch.Tensor, eps: float, coefficients: tuple, *parts: torch.Tensor):
+        ctx.eps = eps
+        ctx.coefficients = coefficients
+        ctx.save_for_backward(*parts)
+        return value.view_as(value)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        parts = ctx.saved_tensors
+        out = []
+        for part, coefficient in zip(parts, ctx.coefficients, strict=True):
+            if isinstance(coefficient, torch.Tensor):
+                share = grad * coefficient
+            elif coefficient == 1:
+                share = grad
+            else:
+                share = grad * coefficient
+            quotient = share / stabilize(part, ctx.eps)
+            if ctx.eps == 0:
+                # LRP-0: a zero denominator means a silent neuron; it passes on nothing.
+                quotient = torch.where(part == 0, torch.zeros_like(quotient), quotient)
+            out.append(quotient)
+        return (None, None, None, *out)
+
+
+def normalize(
+    value: torch.Tensor,
+    parts: Sequence[torch.Tensor],
+    coefficients: Sequence[float | torch.Tensor],
+    eps: float,
+) -> torch.Tensor:
+    """Value ``value``; backward sends ``coefficient_k * grad / stab(part_k)`` to each part.
+
+    ``value`` carries no gradient (it is the layer's true output, computed without the
+    graph); the gradient flows only through the ``parts``, which are the rule's modified
+    forward computations (z^+, z^-, z with modified weights, ...).
+    """
+    coefficients = tuple(
+        c.detach() if isinstance(c, torch.Tensor) else float(c) for c in coefficients
+    )
+    return _Normalize.apply(value.detach(), float(eps), coefficients, *parts)
+
+
+class _Pass(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, source: torch.Tensor, value: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.source_shape = source.shape
+        ctx.scale = scale
+        return value.view_as(value)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        out = grad if ctx.scale == 1 else grad * ctx.scale
+        if out.shape != ctx.source_shape:
+            out = out.sum_to_size(ctx.source_shape)  # a broadcast factor sums its share
+        return out, None, None
+
+
+def pass_through(source: torch.Tensor, value: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """Value ``value``; the gradient reaches ``source`` unchanged (times ``scale``).
+
+    ``source`` may broadcast to ``value``; it then receives the gradient summed over the
+    broadcast dimensions.
+    """
+    return _Pass.apply(source, value.detach(), float(scale))

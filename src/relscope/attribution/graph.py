@@ -1,0 +1,240 @@
+"""Graph-level view of a model: trace it, list its operations, rewrite it with rules.
+
+The model is traced with ``torch.fx``; every operation (modules *and* functional calls such
+as ``x + y``, ``torch.cat``, ``F.relu``, ``flatten``, reused modules) becomes a
+:class:`Layer` in execution order. :func:`rewrite` builds a new ``GraphModule`` in which each
+operation is computed by its rule. The user's model object is never modified: the rewritten
+module shares its parameters (read, never written) and adds its own wrapper modules.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.fx
+from torch import nn
+
+from relscope.attribution.layers import (
+    LinearOp,
+    Operation,
+    function_kind,
+    linear_op,
+    method_kind,
+    module_kind,
+)
+from relscope.errors import RelscopeError
+
+__all__ = ["Layer", "TraceError", "TracedModel", "trace"]
+
+_OUT_OF_PLACE = {
+    operator.iadd: operator.add,
+    operator.isub: operator.sub,
+    operator.imul: operator.mul,
+    operator.itruediv: operator.truediv,
+}
+
+
+class TraceError(RelscopeError):
+    """The model cannot be traced into a graph."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One operation of the model, in execution order.
+
+    ``name`` is the module's qualified name for module calls (``features.3``), else the
+    graph node's name (``add_1``, ``flatten``). A module called several times appears once
+    per call; later calls get the suffix ``@2``, ``@3``.
+    """
+
+    index: int
+    name: str
+    kind: str
+    type: str
+    node: str
+    module: nn.Module | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class TracedModel:
+    """A traced model: its graph and its layers. Build with :func:`trace`."""
+
+    model: nn.Module
+    graph: torch.fx.Graph
+    layers: list[Layer]
+    #: Layers merged away by canonizers: merged layer name -> the layer it went into.
+    merged: dict[str, str] = field(default_factory=dict)
+    #: Fused parameters set by canonizers, by layer name.
+    fused: dict[str, LinearOp] = field(default_factory=dict)
+
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name``."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        known = ", ".join(layer.name for layer in self.layers)
+        raise KeyError(f"no layer {name!r}; layers: {known}")
+
+    def copy(self) -> TracedModel:
+        """An independent copy of the graph (canonizers and rewriting edit copies)."""
+        graph = torch.fx.Graph()
+        mapping: dict[torch.fx.Node, torch.fx.Node] = {}
+        out = graph.graph_copy(self.graph, mapping)
+        graph.output(out)
+        return TracedModel(
+            self.model, graph, list(self.layers), dict(self.merged), dict(self.fused)
+        )
+
+
+def _node_kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> tuple[str, str]:
+    if node.op == "call_module":
+        module = modules[node.target]
+        return module_kind(module), type(module).__name__
+    if node.op == "call_function":
+        target = _OUT_OF_PLACE.get(node.target, node.target)
+        kind = function_kind(target)
+        if kind == "product" and not all(isinstance(a, torch.fx.Node) for a in node.args[:2]):
+            kind = "scale"  # a product with a constant is linear in the tensor
+        return kind, getattr(target, "__name__", str(target))
+    if node.op == "call_method":
+        kind = method_kind(node.target)
+        if kind == "product" and not all(isinstance(a, torch.fx.Node) for a in node.args[:2]):
+            kind = "scale"
+        return kind, str(node.target)
+    return "meta", node.op
+
+
+def trace(model: nn.Module) -> TracedModel:
+    """Trace ``model`` with ``torch.fx`` and list its operations in execution order."""
+    try:
+        graph = torch.fx.Tracer().trace(model)
+    except Exception as error:  # fx raises many types for untraceable code
+        message = " ".join(str(error).split())[:300]
+        raise TraceError(f"{type(model).__name__} cannot be traced: {message}") from None
+    modules = dict(model.named_modules())
+    layers: list[Layer] = []
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op not in ("call_module", "call_function", "call_method"):
+            continue
+        kind, type_name = _node_kind(node, modules)
+        if kind == "meta":
+            continue
+        name = node.target if node.op == "call_module" else node.name
+        calls[name] = calls.get(name, 0) + 1
+        if calls[name] > 1:
+            name = f"{name}@{calls[name]}"
+        module = modules.get(node.target) if node.op == "call_module" else None
+        layers.append(Layer(len(layers), name, kind, type_name, node.name, module))
+    return TracedModel(model, graph, layers)
+
+
+def _operation(node: torch.fx.Node, layer: Layer, fused: LinearOp | None) -> Operation:
+    if node.op == "call_module":
+        module = layer.module
+        if getattr(module, "inplace", False):
+            # In-place activations would overwrite tensors that backward still needs; a
+            # private shallow copy computes out of place and leaves the model untouched.
+            module = copy.copy(module)
+            module.inplace = False
+        linear = fused if fused is not None else linear_op(module)
+        return Operation(layer.name, layer.kind, module, module, linear)
+    if node.op == "call_function":
+        function = _OUT_OF_PLACE.get(node.target, node.target)
+        if "inplace" in node.kwargs:
+            node.kwargs = {**node.kwargs, "inplace": False}
+        return Operation(layer.name, layer.kind, function)
+    method = node.target
+    if method.endswith("_") and not method.endswith("__"):
+        method = method[:-1]  # tensor.add_(...) -> tensor.add(...)
+
+    def call(self_: Any, *args: Any, _method: str = method, **kwargs: Any) -> Any:
+        return getattr(self_, _method)(*args, **kwargs)
+
+    return Operation(layer.name, layer.kind, call)
+
+
+class RuleModule(nn.Module):
+    """Computes one operation of the rewritten graph with its rule."""
+
+    def __init__(self, rule: Callable, operation: Operation, probe: Probe) -> None:
+        super().__init__()
+        self.rule = rule
+        self.operation = operation
+        self.probe = probe
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        out = self.rule(self.operation, *args, **kwargs)
+        if self.probe.names and isinstance(out, torch.Tensor) and out.requires_grad:
+            self.probe.attach(self.operation.name, out)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.operation.name}: {self.rule!r}"
+
+
+class Probe:
+    """Records the relevance (gradient) arriving at chosen layers' outputs during backward."""
+
+    def __init__(self) -> None:
+        self.names: set[str] | None = None
+        self.everything = False
+        self.relevance: dict[str, torch.Tensor] = {}
+
+    def start(self, names: Sequence[str], everything: bool = False) -> None:
+        self.names = set(names) if not everything else {"*"}
+        self.everything = everything
+        self.relevance = {}
+
+    def stop(self) -> dict[str, torch.Tensor]:
+        self.names = None
+        out, self.relevance = self.relevance, {}
+        return out
+
+    def attach(self, name: str, tensor: torch.Tensor) -> None:
+        if self.everything or name in self.names:
+
+            def store(grad: torch.Tensor, name: str = name) -> None:
+                self.relevance[name] = grad.detach()
+
+            tensor.register_hook(store)
+
+
+def rewrite(
+    traced: TracedModel, rule_for: Callable[[Layer], Callable], probe: Probe
+) -> torch.fx.GraphModule:
+    """A new module computing every operation of ``traced`` with ``rule_for(layer)``.
+
+    The new module holds only the rule wrappers and the constants the graph reads
+    (``get_attr``: e.g. a class token), so nothing done to it reaches the user's model.
+    """
+    graph = traced.copy().graph
+    by_node = {layer.node: layer for layer in traced.layers}
+    attributes: dict[str, Any] = {}
+    for node in list(graph.nodes):
+        if node.op == "get_attr":
+            attributes[node.target] = _resolve(traced.model, node.target)
+            continue
+        layer = by_node.get(node.name)
+        if layer is None:
+            if node.op == "call_module":  # a meta call of a module (rare): keep it
+                attributes[node.target] = traced.model.get_submodule(node.target)
+            continue
+        operation = _operation(node, layer, traced.fused.get(layer.name))
+        target = f"_relscope.rule_{layer.index}"
+        attributes[target] = RuleModule(rule_for(layer), operation, probe)
+        node.op = "call_module"
+        node.target = target
+    return torch.fx.GraphModule(attributes, graph)
+
+
+def _resolve(model: nn.Module, target: str) -> Any:
+    value: Any = model
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value

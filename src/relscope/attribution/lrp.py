@@ -1,0 +1,298 @@
+"""The LRP entry point: one forward and one backward pass per batch.
+
+Usage::
+
+    composite = get_composite("epsilon_gamma_box", low=low, high=high)
+    with composite.context(model) as lrp:          # or: with LRP(model, composite) as lrp
+        output, relevance = lrp(x, target)
+
+``target`` is a class index per sample (tensor ``(B,)`` or an int), ``None`` for the
+predicted class, several classes per sample (``(B, T)``; one call, relevance
+``(B, T, ...)``), or an output weighting (tensor ``(B, K)`` or a function of the output).
+The relevance starts as the target logit (``initial="logit"``), so that LRP-0 equals
+gradient x input; ``initial="one"`` starts every explanation with 1.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from relscope.attribution.composites import PROVISIONAL_KINDS, Composite, get_composite
+from relscope.attribution.graph import Layer, Probe, TracedModel, TraceError, rewrite, trace
+from relscope.errors import ConfigError, RelscopeError, RelscopeWarning
+
+__all__ = ["LRP", "Attribution", "Diagnostics", "NumericalError", "attribute", "output_weights"]
+
+Target = int | torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
+
+
+class NumericalError(RelscopeError):
+    """Relevance became NaN or infinite; the message names the layer where it started."""
+
+
+@dataclass
+class Diagnostics:
+    """Per-layer relevance sums (per sample, in execution order) and the first bad layer."""
+
+    sums: dict[str, torch.Tensor]
+    first_nonfinite: str | None
+    input_sum: torch.Tensor
+    output_sum: torch.Tensor
+
+
+@dataclass
+class Attribution:
+    """Result of one call; unpacks as ``output, relevance``."""
+
+    output: torch.Tensor
+    relevance: torch.Tensor
+    layers: dict[str, torch.Tensor] = field(default_factory=dict)
+    diagnostics: Diagnostics | None = None
+
+    def __iter__(self):
+        return iter((self.output, self.relevance))
+
+
+def output_weights(
+    output: torch.Tensor, target: Target, *, initial: str = "logit", contrastive: bool = False
+) -> torch.Tensor:
+    """The relevance put on the model output (the gradient of the backward pass)."""
+    if output.ndim != 2:
+        raise ConfigError(f"the model output must be (batch, classes), got {tuple(output.shape)}")
+    batch, classes = output.shape
+    if callable(target) and not isinstance(target, torch.Tensor):
+        weights = target(output.detach())
+        if not isinstance(weights, torch.Tensor) or weights.shape != output.shape:
+            raise ConfigError(f"the output weighting must return a {tuple(output.shape)} tensor")
+        return weights.to(output.dtype)
+    if isinstance(target, torch.Tensor) and target.is_floating_point():
+        if target.shape != output.shape:
+            raise ConfigError(
+                f"output weights must have shape {tuple(output.shape)}, got {tuple(target.shape)}"
+            )
+        return target.to(output)
+    if target is None:
+        index = output.detach().argmax(1)
+    elif isinstance(target, int):
+        index = torch.full((batch,), target, device=output.device)
+    else:
+        index = torch.as_tensor(target, device=output.device).long().reshape(-1)
+        if index.shape != (batch,):
+            raise ConfigError(f"target must hold {batch} class indices, got {tuple(index.shape)}")
+    if ((index < 0) | (index >= classes)).any():
+        raise ConfigError(f"target class out of range 0..{classes - 1}")
+    onehot = torch.nn.functional.one_hot(index, classes).to(output.dtype)
+    if contrastive:
+        onehot = onehot - (1 - onehot) / max(classes - 1, 1)
+    if initial == "logit":
+        return onehot * output.detach()
+    if initial == "one":
+        return onehot
+    raise ConfigError(f"initial must be 'logit' or 'one', got {initial!r}")
+
+
+class LRP:
+    """Layer-wise relevance propagation for one model and one composite.
+
+    Parameters
+    ----------
+    model:
+        Any PyTorch model mapping a batch to ``(batch, classes)``. It is never modified
+        (beyond what a composite's attribute-override canonizers do inside the context).
+    composite:
+        A :class:`Composite` or a registered composite name.
+    trace:
+        Trace the model into a graph (default). When tracing fails, or with ``False``,
+        rules are applied to modules only and a warning names the functional operations
+        that got no rule.
+    composite_params:
+        Parameters for a composite given by name.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        composite: Composite | str = "epsilon",
+        *,
+        trace: bool = True,
+        **composite_params: Any,
+    ) -> None:
+        if isinstance(composite, str):
+            composite = get_composite(composite, **composite_params)
+        elif composite_params:
+            raise ConfigError("composite parameters are only accepted with a composite name")
+        self.model = model
+        self.composite = composite
+        self.probe = Probe()
+        self._module: nn.Module | None = None
+        self._traced: TracedModel | None = None
+        self._want_trace = trace
+        self._entered = 0
+
+    # --------------------------------------------------------------------------- set-up
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's operations in execution order (as composites select them)."""
+        self._build()
+        return self._traced.layers if self._traced is not None else self._module_layers
+
+    def rules(self) -> list[tuple[Layer, Any]]:
+        """Every layer with the rule it got."""
+        self._build()
+        return list(self._assigned)
+
+    def _build(self) -> None:
+        if self._module is not None:
+            return
+        self._assigned: list[tuple[Layer, Any]] = []
+        if self._want_trace:
+            try:
+                traced = trace(self.model)
+            except TraceError as error:
+                warnings.warn(
+                    f"{error}; falling back to module-level rules", RelscopeWarning, stacklevel=3
+                )
+            else:
+                self._build_graph(traced)
+                return
+        self._build_modules()
+
+    def _build_graph(self, traced: TracedModel) -> None:
+        for canonizer in self.composite.canonizers:
+            canonizer.apply(traced)
+        layers = traced.layers
+        provisional = []
+
+        def rule_for(layer: Layer):
+            rule = self.composite.rule_for(layer, layers)
+            self._assigned.append((layer, rule))
+            if layer.kind in PROVISIONAL_KINDS and type(rule) is type(
+                self.composite.defaults.get(layer.kind, object)()
+            ):
+                provisional.append(f"{layer.name} ({layer.type})")
+            return rule
+
+        self._module = rewrite(traced, rule_for, self.probe)
+        self._traced = traced
+        if provisional:
+            warnings.warn(
+                f"no dedicated relevance rule for {len(provisional)} operations, the default "
+                f"(z-rule / gradient) is used: {', '.join(provisional[:8])}"
+                + (" ..." if len(provisional) > 8 else ""),
+                RelscopeWarning,
+                stacklevel=4,
+            )
+
+    def _build_modules(self) -> None:
+        from relscope.attribution.fallback import module_level
+
+        self._module, self._module_layers = module_level(
+            self.model, self.composite, self.probe, self._assigned
+        )
+
+    def __enter__(self) -> LRP:
+        if self._entered == 0:
+            for canonizer in self.composite.canonizers:
+                canonizer.enter(self.model)
+        self._entered += 1
+        self._build()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._entered -= 1
+        if self._entered == 0:
+            for canonizer in reversed(self.composite.canonizers):
+                canonizer.exit(self.model)
+
+    # -------------------------------------------------------------------------- running
+    def __call__(
+        self,
+        x: torch.Tensor,
+        target: Target = None,
+        *,
+        record: Sequence[str] = (),
+        diagnostics: bool = False,
+        initial: str = "logit",
+        contrastive: bool = False,
+        check_finite: bool = True,
+    ) -> Attribution:
+        """Explain a batch: one forward and one backward pass.
+
+        ``record`` names layers whose output relevance is returned in
+        ``Attribution.layers``; ``diagnostics=True`` records every layer's relevance sums
+        and finds the first layer whose relevance is not finite.
+        """
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise ConfigError("inputs must be a floating point tensor")
+        self._build()
+        multi = (
+            isinstance(target, torch.Tensor)
+            and not target.is_floating_point()
+            and (target.ndim == 2)
+        )
+        if multi:
+            batch, count = target.shape
+            x = x.repeat_interleave(count, dim=0)
+            target = target.reshape(-1)
+        unknown = set(record) - {layer.name for layer in self.layers}
+        if unknown:
+            raise ConfigError(f"cannot record unknown layers {sorted(unknown)}")
+        self.probe.start(record, everything=diagnostics)
+        try:
+            with torch.enable_grad():
+                leaf = x.detach().requires_grad_(True)
+                output = self._module(leaf)
+                if not isinstance(output, torch.Tensor):
+                    raise ConfigError("the model must return one tensor of class scores")
+                weights = output_weights(output, target, initial=initial, contrastive=contrastive)
+                (relevance,) = torch.autograd.grad(output, leaf, grad_outputs=weights)
+        finally:
+            recorded = self.probe.stop()
+        report = self._diagnose(recorded, relevance, weights) if diagnostics else None
+        layers = {name: recorded[name] for name in record if name in recorded}
+        if check_finite and not torch.isfinite(relevance).all():
+            where = report.first_nonfinite if report else self._locate(x, target, initial)
+            raise NumericalError(f"relevance is NaN or infinite, starting at layer {where}")
+        output = output.detach()
+        if multi:
+            output = output.reshape(batch, count, *output.shape[1:])[:, 0]
+            relevance = relevance.reshape(batch, count, *relevance.shape[1:])
+            layers = {k: v.reshape(batch, count, *v.shape[1:]) for k, v in layers.items()}
+        return Attribution(output, relevance, layers, report)
+
+    def _diagnose(self, recorded, relevance, weights) -> Diagnostics:
+        sums = {}
+        first = None
+        for layer in reversed(self.layers):  # the order in which backward reaches layers
+            if layer.name not in recorded:
+                continue
+            value = recorded[layer.name]
+            sums[layer.name] = value.flatten(1).sum(1) if value.ndim > 1 else value
+            if first is None and not torch.isfinite(value).all():
+                first = layer.name
+        if first is None and not torch.isfinite(relevance).all():
+            first = self.layers[0].name if self.layers else "input"
+        ordered = {name: sums[name] for name in (l.name for l in self.layers) if name in sums}  # noqa: E741
+        return Diagnostics(ordered, first, relevance.flatten(1).sum(1), weights.sum(1))
+
+    def _locate(self, x, target, initial) -> str:
+        report = self(x, target, diagnostics=True, initial=initial, check_finite=False)
+        return report.diagnostics.first_nonfinite or "unknown"
+
+
+def attribute(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target = None,
+    composite: Composite | str = "epsilon",
+    **options: Any,
+) -> Attribution:
+    """One-off convenience: ``LRP(model, composite)(x, target)`` inside its context."""
+    with LRP(model, composite) as lrp:
+        return lrp(x, target, **options)

@@ -1,0 +1,561 @@
+"""Relevance rules: each one a modified forward whose gradient realizes the rule.
+
+Notation (``attribution.md``): a linear layer maps inputs ``a_i`` to
+``z_j = sum_i a_i w_ij + b_j``; ``R_j`` is the relevance arriving at output ``j``;
+``stab(d) = d + eps * sign(d)``. In relscope's propagation the gradient arriving at a tensor
+is its relevance, so every rule returns the layer's original output whose backward maps
+output relevance to input relevance with the rule's formula (see :mod:`.functions`).
+
+A new rule is one class plus one registration line (``@register_rule("name")``); every
+registered rule passes the conformance tests in ``tests/attribution/test_rules.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+import torch
+
+from relscope.attribution.functions import normalize, pass_through, tie
+from relscope.attribution.layers import LinearOp, Operation
+from relscope.errors import ConfigError
+
+__all__ = [
+    "RULES",
+    "AlphaBeta",
+    "DeconvNet",
+    "Epsilon",
+    "Flat",
+    "Gamma",
+    "Gradient",
+    "GuidedBackprop",
+    "LinearRule",
+    "Norm",
+    "Pass",
+    "Rule",
+    "UnifiedRule",
+    "UniformSplit",
+    "WSquare",
+    "ZBox",
+    "ZPlus",
+    "get_rule",
+    "list_rules",
+    "register_rule",
+]
+
+RULES: dict[str, type[Rule]] = {}
+
+DEFAULT_EPS = 1e-6
+
+
+def register_rule(name: str) -> Callable[[type[Rule]], type[Rule]]:
+    """Class decorator: make a rule available by ``name`` (one line per rule)."""
+
+    def decorate(cls: type[Rule]) -> type[Rule]:
+        if name in RULES:
+            raise ValueError(f"rule {name!r} is registered twice")
+        cls.name = name
+        RULES[name] = cls
+        return cls
+
+    return decorate
+
+
+def list_rules() -> list[str]:
+    """Names of all registered rules."""
+    return sorted(RULES)
+
+
+def get_rule(name: str, **params: Any) -> Rule:
+    """Build the registered rule ``name`` with ``params``."""
+    try:
+        cls = RULES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown rule {name!r}; known rules: {', '.join(list_rules())}"
+        ) from None
+    try:
+        return cls(**params)
+    except TypeError as error:
+        raise ConfigError(f"rule {name!r}: {error}") from None
+
+
+def _requires_grad(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.requires_grad
+
+
+def _check_eps(eps: float) -> float:
+    eps = float(eps)
+    if not eps >= 0 or eps == float("inf"):
+        raise ConfigError(f"eps must be a finite number >= 0, got {eps}")
+    return eps
+
+
+class Rule:
+    """Base class: ``rule(operation, *args, **kwargs)`` returns the operation's output."""
+
+    name: ClassVar[str] = "rule"
+    #: Kinds of operations the rule can be applied to (``None``: any).
+    kinds: ClassVar[frozenset[str] | None] = None
+
+    def __call__(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
+        if not any(_requires_grad(a) for a in (*args, *kwargs.values())):
+            return op(*args, **kwargs)  # nothing to explain flows through here
+        return self.apply(op, *args, **kwargs)
+
+    def apply(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        """The rule's parameters (JSON-friendly where possible)."""
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if not k.startswith("_") and not isinstance(v, torch.Tensor)
+        }
+
+    def copy(self) -> Rule:
+        """A fresh instance for one layer (rules never share state between layers)."""
+        return copy.copy(self)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({inner})"
+
+
+# ------------------------------------------------------------------------- linear layers
+class LinearRule(Rule):
+    """A rule for linear layers (dense, convolutions, transposed convolutions)."""
+
+    kinds = frozenset({"dense", "convolution"})
+
+    def __init__(self, *, zero_params: Iterable[str] = ()) -> None:
+        zero = tuple(zero_params)
+        unknown = set(zero) - {"bias"}
+        if unknown:
+            raise ConfigError(f"zero_params may only name 'bias', got {sorted(unknown)}")
+        self.zero_params = zero
+
+    def apply(self, op: Operation, x: Any, *rest: Any, **kwargs: Any) -> torch.Tensor:
+        if op.linear is None or rest or kwargs:
+            raise ConfigError(
+                f"{type(self).__name__} applies to linear layers; {op.name} ({op.kind}) is not one"
+            )
+        return self.propagate(op.linear, x)
+
+    def bias(self, layer: LinearOp) -> torch.Tensor | None:
+        """The bias the rule's denominators use (``None`` when zeroed or absent)."""
+        return None if "bias" in self.zero_params else layer.bias
+
+    def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def _output(layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return layer(x, layer.weight, layer.bias)
+
+
+def _signed(x: torch.Tensor) -> bool:
+    return bool((x.detach() < 0).any())
+
+
+def _pos(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.clamp(min=0)
+
+
+def _neg(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.clamp(max=0)
+
+
+@register_rule("epsilon")
+class Epsilon(LinearRule):
+    """``R_i = a_i sum_j w_ij R_j / stab(z_j)``; ``eps=0`` is LRP-0."""
+
+    def __init__(self, eps: float = DEFAULT_EPS, *, zero_params: Iterable[str] = ()) -> None:
+        super().__init__(zero_params=zero_params)
+        self.eps = _check_eps(eps)
+
+    def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
+        bias = self.bias(layer)
+        z = layer(tie(x), layer.weight, bias)
+        value = z.detach() if bias is layer.bias else _output(layer, x)
+        return normalize(value, [z], [1.0], self.eps)
+
+
+@register_rule("gamma")
+class Gamma(LinearRule):
+    """Favour positive contributions: weights ``w + gamma w^+`` (generalized for signed inputs).
+
+    ``signed="auto"`` uses the generalized form only when the layer input has negative
+    entries (for non-negative inputs both forms coincide).
+    """
+
+    def __init__(
+        self,
+        gamma: float = 0.25,
+        eps: float = DEFAULT_EPS,
+        *,
+        signed: bool | str = "auto",
+        zero_params: Iterable[str] = (),
+    ) -> None:
+        super().__init__(zero_params=zero_params)
+        if not float(gamma) >= 0:
+            raise ConfigError(f"gamma must be >= 0, got {gamma}")
+        if signed not in (True, False, "auto"):
+            raise ConfigError(f"signed must be True, False or 'auto', got {signed!r}")
+        self.gamma = float(gamma)
+        self.eps = _check_eps(eps)
+        self.signed = signed
+
+    def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
+        w, b, g = layer.weight, self.bias(layer), self.gamma
+        w_up = w + g * w.clamp(min=0)
+        b_up = None if b is None else b + g * b.clamp(min=0)
+        value = _output(layer, x)
+        signed = _signed(x) if self.signed == "auto" else self.signed
+        if not signed:
+            return normalize(value, [layer(tie(x), w_up, b_up)], [1.0], self.eps)
+        w_down = w + g * w.clamp(max=0)
+        b_down = None if b is None else b + g * b.clamp(max=0)
+        x_pos, x_neg = tie(x, x.detach().clamp(min=0)), tie(x, x.detach().clamp(max=0))
+        z_pos = layer(x_pos, w_up, b_up) + layer(x_neg, w_down, None)
+        z_neg = layer(x_pos, w_down, b_down) + layer(x_neg, w_up, None)
+        positive = (value >= 0).to(value.dtype)
+        return normalize(value, [z_pos, z_neg], [positive, 1.0 - positive], self.eps)
+
+
+@register_rule("alpha_beta")
+class AlphaBeta(LinearRule):
+    """``sum_j (alpha c+_ij / sum_i c+_ij - beta c-_ij / sum_i c-_ij) R_j``, ``c = a w``."""
+
+    def __init__(
+        self,
+        alpha: float = 2.0,
+        beta: float = 1.0,
+        eps: float = DEFAULT_EPS,
+        *,
+        zero_params: Iterable[str] = (),
+    ) -> None:
+        super().__init__(zero_params=zero_params)
+        alpha, beta = float(alpha), float(beta)
+        if alpha < 0 or beta < 0 or abs(alpha - beta - 1) > 1e-9:
+            raise ConfigError(
+                f"alpha_beta needs alpha - beta = 1, alpha, beta >= 0: {alpha}, {beta}"
+            )
+        self.alpha, self.beta = alpha, beta
+        self.eps = _check_eps(eps)
+
+    def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
+        w, b = layer.weight, self.bias(layer)
+        w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
+        signed = _signed(x)
+        if signed:
+            x_pos, x_neg = tie(x, x.detach().clamp(min=0)), tie(x, x.detach().clamp(max=0))
+            z_pos = layer(x_pos, w_pos, _pos(b)) + layer(x_neg, w_neg, None)
+            z_neg = layer(x_pos, w_neg, _neg(b)) + layer(x_neg, w_pos, None) if self.beta else None
+        else:
+            tied = tie(x)
+            z_pos = layer(tied, w_pos, _pos(b))
+            z_neg = layer(tied, w_neg, _neg(b)) if self.beta else None
+        if z_neg is None:
+            return normalize(_output(layer, x), [z_pos], [self.alpha], self.eps)
+        # z = z+ + z-: the layer's output needs no extra pass (exact up to rounding).
+        value = z_pos.detach() + z_neg.detach()
+        if b is not layer.bias and layer.bias is not None:
+            value = value + layer.out_shape(layer.bias).reshape((1, -1) + (1,) * (value.ndim - 2))
+        return normalize(value, [z_pos, z_neg], [self.alpha, -self.beta], self.eps)
+
+
+@register_rule("zplus")
+class ZPlus(AlphaBeta):
+    """``AlphaBeta(alpha=1, beta=0)``: only positive contributions."""
+
+    def __init__(self, eps: float = DEFAULT_EPS, *, zero_params: Iterable[str] = ()) -> None:
+        super().__init__(1.0, 0.0, eps, zero_params=zero_params)
+
+    def params(self) -> dict[str, Any]:
+        return {"eps": self.eps, "zero_params": self.zero_params}
+
+
+@register_rule("zbox")
+class ZBox(LinearRule):
+    """z^B for the input layer: ``(a_i w_ij - l_i w+_ij - h_i w-_ij)`` with bounds ``l, h``.
+
+    ``low``/``high`` broadcast to the input (e.g. per-channel bounds after normalization).
+    """
+
+    def __init__(
+        self,
+        low: float | torch.Tensor,
+        high: float | torch.Tensor,
+        eps: float = DEFAULT_EPS,
+        *,
+        zero_params: Iterable[str] = ("bias",),
+    ) -> None:
+        super().__init__(zero_params=zero_params)
+        self.low = torch.as_tensor(low)
+        self.high = torch.as_tensor(high)
+        if (self.low > self.high).any():
+            raise ConfigError("zbox needs low <= high everywhere")
+        self.eps = _check_eps(eps)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "low": self.low.tolist() if self.low.numel() <= 16 else "tensor",
+            "high": self.high.tolist() if self.high.numel() <= 16 else "tensor",
+            "eps": self.eps,
+        }
+
+    def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
+        w = layer.weight
+        low = self.low.to(device=x.device, dtype=x.dtype)
+        high = self.high.to(device=x.device, dtype=x.dtype)
+        low, high = torch.broadcast_tensors(low, high)
+        z = (
+            layer(tie(x), w, self.bias(layer))
+            - layer(tie(x, low), w.clamp(min=0), None)
+            - layer(tie(x, high), w.clamp(max=0), None)
+        )
+        return normalize(_output(layer, x), [z], [1.0], self.eps)
+
+
+class _InputIndependent(LinearRule):
+    """Rules whose redistribution does not depend on the activations (flat, w^2)."""
+
+    def __init__(self, eps: float = DEFAULT_EPS) -> None:
+        super().__init__(zero_params=("bias",))
+        self.eps = _check_eps(eps)
+
+    def transform(self, weight: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones((), dtype=x.dtype, device=x.device)
+        z = layer(tie(x, ones).contiguous(), self.transform(layer.weight), None)
+        return normalize(_output(layer, x), [z], [1.0], self.eps)
+
+
+@register_rule("wsquare")
+class WSquare(_InputIndependent):
+    """``R_i = sum_j w_ij^2 R_j / sum_i w_ij^2``."""
+
+    def transform(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * weight
+
+
+@register_rule("flat")
+class Flat(_InputIndependent):
+    """``R_i = sum_j R_j / n_j``: uniform over each output's receptive field."""
+
+    def transform(self, weight: torch.Tensor) -> torch.Tensor:
+        return torch.ones_like(weight)
+
+
+@register_rule("unified")
+class UnifiedRule(LinearRule):
+    """The designer's one formula (VisLRPDesigner, eq. 5, as printed).
+
+    ``R_i = sum_j [alpha u^A_ij / stab(sum_i u^A_ij) - beta u^B_ij / stab(sum_i u^B_ij)] R_j``
+    with ``u^A = (theta0 + theta1 a_i)(gamma0 + gamma1 w + gamma1p w^+ + gamma2 w^2)`` and
+    ``u^B`` the same with ``gamma1n w^-`` instead of ``gamma1p w^+``. The printed formula has
+    no bias; ``include_bias=True`` adds it as a weight on a constant input 1, transformed
+    like the weights. For non-negative inputs the presets reproduce LRP-0, epsilon, gamma,
+    alpha-beta, z+, w^2 and flat exactly; for signed inputs the named gamma/alpha-beta rules
+    use their generalized forms and differ from this formula.
+    """
+
+    PRESETS: ClassVar[dict[str, dict[str, float]]] = {
+        "lrp0": {"theta1": 1, "gamma1": 1},
+        "epsilon": {"theta1": 1, "gamma1": 1, "eps": 0.25},
+        "gamma": {"theta1": 1, "gamma1": 1, "gamma1p": 0.25},
+        "alpha_beta": {"alpha": 2, "beta": 1, "theta1": 1, "gamma1p": 1, "gamma1n": 1},
+        "zplus": {"theta1": 1, "gamma1p": 1},
+        "wsquare": {"theta0": 1, "gamma2": 1},
+        "flat": {"theta0": 1, "gamma0": 1},
+    }
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        beta: float = 0.0,
+        eps: float = DEFAULT_EPS,
+        theta0: float = 0.0,
+        theta1: float = 0.0,
+        gamma0: float = 0.0,
+        gamma1: float = 0.0,
+        gamma1p: float = 0.0,
+        gamma1n: float = 0.0,
+        gamma2: float = 0.0,
+        *,
+        include_bias: bool = False,
+    ) -> None:
+        super().__init__()
+        values = dict(
+            alpha=alpha, beta=beta, theta0=theta0, theta1=theta1, gamma0=gamma0,
+            gamma1=gamma1, gamma1p=gamma1p, gamma1n=gamma1n, gamma2=gamma2,
+        )  # fmt: skip
+        for key, value in values.items():
+            if not isinstance(value, int | float) or value != value:
+                raise ConfigError(f"unified rule: {key} must be a number, got {value!r}")
+            setattr(self, key, float(value))
+        self.eps = _check_eps(eps)
+        self.include_bias = bool(include_bias)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: float) -> UnifiedRule:
+        """The parameters of a named rule (``lrp0``, ``epsilon``, ``gamma``, ...)."""
+        if name not in cls.PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(cls.PRESETS)}")
+        return cls(**{"eps": DEFAULT_EPS, **cls.PRESETS[name], **overrides})
+
+    def _transform(self, t: torch.Tensor, signed_term: torch.Tensor, factor: float):
+        out = self.gamma0 + self.gamma1 * t
+        if factor:
+            out = out + factor * signed_term
+        if self.gamma2:
+            out = out + self.gamma2 * (t * t)
+        return out
+
+    def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
+        w, b = layer.weight, layer.bias if self.include_bias else None
+        if self.theta0 == 0 and self.theta1 == 1:
+            source = tie(x)
+        else:
+            scaled = self.theta0 + self.theta1 * x.detach()
+            source = tie(x, scaled).contiguous()
+        bias_scale = self.theta0 + self.theta1
+        parts, coefficients = [], []
+        for coefficient, factor, signed in (
+            (self.alpha, self.gamma1p, torch.clamp(w, min=0)),
+            (-self.beta, self.gamma1n, torch.clamp(w, max=0)),
+        ):
+            if coefficient == 0:
+                continue
+            weight = self._transform(w, signed, factor)
+            bias = None
+            if b is not None:
+                signed_b = b.clamp(min=0) if coefficient > 0 else b.clamp(max=0)
+                bias = bias_scale * self._transform(b, signed_b, factor)
+            parts.append(layer(source, weight, bias))
+            coefficients.append(coefficient)
+        if not parts:
+            raise ConfigError("unified rule with alpha = beta = 0 propagates nothing")
+        return normalize(_output(layer, x), parts, coefficients, self.eps)
+
+
+# ----------------------------------------------------------------- every other operation
+@register_rule("pass")
+class Pass(Rule):
+    """``R_in = R_out``: the identity rule for element-wise activations."""
+
+    def apply(self, op: Operation, x: Any, *args: Any, **kwargs: Any) -> Any:
+        with torch.no_grad():
+            value = op(x, *args, **kwargs)
+        if not isinstance(value, torch.Tensor) or value.shape != x.shape:
+            raise ConfigError(f"pass rule on {op.name}: output shape differs from the input")
+        return pass_through(x, value)
+
+
+@register_rule("norm")
+class Norm(Rule):
+    """``R_k = x_k * J_k^T (R / stab(y))``: relevance in proportion to the contributions.
+
+    The z-rule of any operation, computed with the operation's own gradient: for additions
+    it splits relevance in proportion to the summands, for average pooling and sums it is
+    the Norm rule, for an affine map (unmerged batch norm) the epsilon rule. Only inputs
+    that carry relevance (those requiring grad) are tied.
+    """
+
+    def __init__(self, eps: float = DEFAULT_EPS) -> None:
+        self.eps = _check_eps(eps)
+
+    def apply(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
+        tied = [tie(a) if _requires_grad(a) else a for a in args]
+        tied_kwargs = {k: tie(v) if _requires_grad(v) else v for k, v in kwargs.items()}
+        z = op(*tied, **tied_kwargs)
+        if not isinstance(z, torch.Tensor):
+            raise ConfigError(f"norm rule on {op.name}: the operation returns no tensor")
+        return normalize(z.detach(), [z], [1.0], self.eps)
+
+
+@register_rule("gradient")
+class Gradient(Rule):
+    """The operation's own gradient: exact bookkeeping for reshapes, concatenation and
+    indexing, winner-takes-all for max pooling, plain gradients for gradient methods."""
+
+    def apply(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
+        if op.linear is not None and args and not kwargs and len(args) == 1:
+            return op.linear(args[0], op.linear.weight, op.linear.bias)
+        return op(*args, **kwargs)
+
+
+@register_rule("uniform_split")
+class UniformSplit(Rule):
+    """Element-wise products (gating): each of the ``n`` factors receives ``R / n``."""
+
+    def apply(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
+        with torch.no_grad():
+            value = op(*args, **kwargs)
+        factors = [a for a in (*args, *kwargs.values()) if _requires_grad(a)]
+        share = 1.0 / len(factors)
+        out = None
+        for factor in factors:
+            term = pass_through(factor, value, share)
+            out = term if out is None else _MergeValue.apply(out, term)
+        return out
+
+
+class _MergeValue(torch.autograd.Function):
+    """Value of the first input; the gradient reaches both (each carries the full value)."""
+
+    @staticmethod
+    def forward(ctx, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return first.view_as(first)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad, grad
+
+
+class _ReluBackward(Rule):
+    kinds = frozenset({"activation"})
+    use_forward_mask: ClassVar[bool] = True
+
+    def apply(self, op: Operation, x: Any, *args: Any, **kwargs: Any) -> Any:
+        with torch.no_grad():
+            value = op(x, *args, **kwargs)
+        return _ModifiedRelu.apply(x, value, self.use_forward_mask)
+
+
+class _ModifiedRelu(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, value: torch.Tensor, mask: bool) -> torch.Tensor:
+        ctx.mask = mask
+        if mask:
+            ctx.save_for_backward(x.detach() > 0)
+        return value.view_as(value)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        out = grad.clamp(min=0)
+        if ctx.mask:
+            (positive,) = ctx.saved_tensors
+            out = out * positive
+        return out, None, None
+
+
+@register_rule("guided_backprop")
+class GuidedBackprop(_ReluBackward):
+    """ReLU backward passing only positive gradients where the input was positive."""
+
+    use_forward_mask = True
+
+
+@register_rule("deconvnet")
+class DeconvNet(_ReluBackward):
+    """ReLU backward passing positive gradients regardless of the forward activation."""
+
+    use_forward_mask = False
