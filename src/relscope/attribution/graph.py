@@ -170,8 +170,12 @@ class RuleModule(nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         out = self.rule(self.operation, *args, **kwargs)
-        if self.probe.names and isinstance(out, torch.Tensor) and out.requires_grad:
-            self.probe.attach(self.operation.name, out)
+        if self.probe.names and isinstance(out, torch.Tensor):
+            probe = self.probe
+            if probe.everything and probe.first_bad_forward is None and not out.isfinite().all():
+                probe.first_bad_forward = self.operation.name
+            if out.requires_grad:
+                self.probe.attach(self.operation.name, out)
         return out
 
     def extra_repr(self) -> str:
@@ -185,11 +189,13 @@ class Probe:
         self.names: set[str] | None = None
         self.everything = False
         self.relevance: dict[str, torch.Tensor] = {}
+        self.first_bad_forward: str | None = None
 
     def start(self, names: Sequence[str], everything: bool = False) -> None:
         self.names = set(names) if not everything else {"*"}
         self.everything = everything
         self.relevance = {}
+        self.first_bad_forward = None
 
     def stop(self) -> dict[str, torch.Tensor]:
         self.names = None

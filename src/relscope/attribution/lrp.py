@@ -253,8 +253,9 @@ class LRP:
                 weights = output_weights(output, target, initial=initial, contrastive=contrastive)
                 (relevance,) = torch.autograd.grad(output, leaf, grad_outputs=weights)
         finally:
+            bad_forward = self.probe.first_bad_forward
             recorded = self.probe.stop()
-        report = self._diagnose(recorded, relevance, weights) if diagnostics else None
+        report = self._diagnose(recorded, relevance, weights, bad_forward) if diagnostics else None
         layers = {name: recorded[name] for name in record if name in recorded}
         if check_finite and not torch.isfinite(relevance).all():
             where = report.first_nonfinite if report else self._locate(x, target, initial)
@@ -266,18 +267,21 @@ class LRP:
             layers = {k: v.reshape(batch, count, *v.shape[1:]) for k, v in layers.items()}
         return Attribution(output, relevance, layers, report)
 
-    def _diagnose(self, recorded, relevance, weights) -> Diagnostics:
+    def _diagnose(self, recorded, relevance, weights, bad_forward) -> Diagnostics:
         sums = {}
-        first = None
+        first = None if bad_forward is None else f"{bad_forward} (non-finite forward output)"
+        following = "the model output"
         for layer in reversed(self.layers):  # the order in which backward reaches layers
             if layer.name not in recorded:
                 continue
             value = recorded[layer.name]
             sums[layer.name] = value.flatten(1).sum(1) if value.ndim > 1 else value
             if first is None and not torch.isfinite(value).all():
-                first = layer.name
+                # This relevance was produced by the rule of the layer that consumes it.
+                first = f"{following} (its rule made the relevance of {layer.name} non-finite)"
+            following = layer.name
         if first is None and not torch.isfinite(relevance).all():
-            first = self.layers[0].name if self.layers else "input"
+            first = f"{following} (its rule made the input relevance non-finite)"
         ordered = {name: sums[name] for name in (l.name for l in self.layers) if name in sums}  # noqa: E741
         return Diagnostics(ordered, first, relevance.flatten(1).sum(1), weights.sum(1))
 
