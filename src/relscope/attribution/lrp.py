@@ -111,6 +111,8 @@ class LRP:
         Trace the model into a graph (default). When tracing fails, or with ``False``,
         rules are applied to modules only and a warning names the functional operations
         that got no rule.
+    compile:
+        Compile the rewritten model with ``torch.compile`` (``True`` or its options).
     composite_params:
         Parameters for a composite given by name.
     """
@@ -121,6 +123,7 @@ class LRP:
         composite: Composite | str = "epsilon",
         *,
         trace: bool = True,
+        compile: bool | dict[str, Any] = False,
         **composite_params: Any,
     ) -> None:
         if isinstance(composite, str):
@@ -133,6 +136,7 @@ class LRP:
         self._module: nn.Module | None = None
         self._traced: TracedModel | None = None
         self._want_trace = trace
+        self._compile = compile
         self._entered = 0
 
     # --------------------------------------------------------------------------- set-up
@@ -160,8 +164,15 @@ class LRP:
                 )
             else:
                 self._build_graph(traced)
+                self._maybe_compile()
                 return
         self._build_modules()
+        self._maybe_compile()
+
+    def _maybe_compile(self) -> None:
+        if self._compile:
+            options = self._compile if isinstance(self._compile, dict) else {}
+            self._module = torch.compile(self._module, **options)
 
     def _build_graph(self, traced: TracedModel) -> None:
         for canonizer in self.composite.canonizers:

@@ -159,6 +159,10 @@ def _output(layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
 
 
 def _signed(x: torch.Tensor) -> bool:
+    # Under torch.compile a data-dependent branch would break the graph; the generalized
+    # (signed) form is exact for non-negative inputs too, so compiled code always takes it.
+    if torch.compiler.is_compiling():
+        return True
     return bool((x.detach() < 0).any())
 
 
