@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from relscope.attribution.graph import TracedModel
-from relscope.attribution.layers import linear_op
+from relscope.attribution.layers import LinearOp
 from relscope.errors import ConfigError
 
 __all__ = ["AttributeOverride", "Canonizer", "MergeBatchNorm"]
@@ -42,7 +42,7 @@ class Canonizer:
         """Undo :meth:`enter` exactly."""
 
 
-def fuse_batch_norm(linear: nn.Module, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+def fuse_batch_norm(linear: LinearOp, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights and bias of ``norm(linear(x))`` as one linear layer (new tensors).
 
     ``y = (W x + b - mean) * g / sqrt(var + eps) + beta``, with the batch norm's own ``eps``.
@@ -90,16 +90,16 @@ class MergeBatchNorm(Canonizer):
             node = nodes[layer.node]
             source = node.args[0] if node.args else None
             source_layer = by_node.get(getattr(source, "name", ""))
-            if source_layer is None or source_layer.module is None:
+            if source_layer is None:
                 continue
             if wanted is not None and wanted[layer.name] != source_layer.name:
                 continue
-            if len(source.users) != 1 or linear_op(source_layer.module) is None:
+            base = traced.fused.get(source_layer.name) or traced.linears.get(source_layer.name)
+            if base is None or len(source.users) != 1:
                 continue
-            if getattr(source_layer.module, "transposed", False):
+            if base.out_axis != 0:
                 continue  # transposed convolutions keep output channels on axis 1
-            weight, bias = fuse_batch_norm(source_layer.module, norm)
-            base = traced.fused.get(source_layer.name) or linear_op(source_layer.module)
+            weight, bias = fuse_batch_norm(base, norm)
             traced.fused[source_layer.name] = base.with_parameters(weight, bias)
             traced.merged[layer.name] = source_layer.name
             node.replace_all_uses_with(source)

@@ -23,6 +23,8 @@ from relscope.attribution.layers import (
     LinearOp,
     Operation,
     function_kind,
+    functional_linear_kind,
+    functional_linear_op,
     linear_op,
     method_kind,
     module_kind,
@@ -71,6 +73,8 @@ class TracedModel:
     merged: dict[str, str] = field(default_factory=dict)
     #: Fused parameters set by canonizers, by layer name.
     fused: dict[str, LinearOp] = field(default_factory=dict)
+    #: Every linear layer (module or functional call) as rules see it, by layer name.
+    linears: dict[str, LinearOp] = field(default_factory=dict)
 
     def layer(self, name: str) -> Layer:
         """The layer called ``name``."""
@@ -87,8 +91,9 @@ class TracedModel:
         out = graph.graph_copy(self.graph, mapping)
         graph.output(out)
         return TracedModel(
-            self.model, graph, list(self.layers), dict(self.merged), dict(self.fused)
-        )
+            self.model, graph, list(self.layers), dict(self.merged), dict(self.fused),
+            dict(self.linears),
+        )  # fmt: skip
 
 
 def _node_kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> tuple[str, str]:
@@ -97,6 +102,9 @@ def _node_kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> tuple[str,
         return module_kind(module), type(module).__name__
     if node.op == "call_function":
         target = _OUT_OF_PLACE.get(node.target, node.target)
+        linear = functional_linear_kind(target)
+        if linear is not None and _parameter_node(node) is not None:
+            return linear, getattr(target, "__name__", str(target))
         kind = function_kind(target)
         if kind == "product" and not all(isinstance(a, torch.fx.Node) for a in node.args[:2]):
             kind = "scale"  # a product with a constant is linear in the tensor
@@ -109,6 +117,22 @@ def _node_kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> tuple[str,
     return "meta", node.op
 
 
+def _parameter_node(node: torch.fx.Node) -> torch.fx.Node | None:
+    """The ``get_attr`` node of a functional linear call's weight, if it is one."""
+    weight = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
+    return weight if isinstance(weight, torch.fx.Node) and weight.op == "get_attr" else None
+
+
+def _functional_linear(node: torch.fx.Node, model: nn.Module) -> tuple[str, LinearOp]:
+    weight_node = _parameter_node(node)
+    bias = node.args[2] if len(node.args) > 2 else node.kwargs.get("bias")
+    if isinstance(bias, torch.fx.Node):
+        bias = _resolve(model, bias.target) if bias.op == "get_attr" else None
+    name = weight_node.target.removesuffix(".weight")
+    weight = _resolve(model, weight_node.target)
+    return name, functional_linear_op(node.target, node.args, node.kwargs, weight, bias)
+
+
 def trace(model: nn.Module) -> TracedModel:
     """Trace ``model`` with ``torch.fx`` and list its operations in execution order."""
     try:
@@ -118,6 +142,7 @@ def trace(model: nn.Module) -> TracedModel:
         raise TraceError(f"{type(model).__name__} cannot be traced: {message}") from None
     modules = dict(model.named_modules())
     layers: list[Layer] = []
+    linears: dict[str, LinearOp] = {}
     calls: dict[str, int] = {}
     for node in graph.nodes:
         if node.op not in ("call_module", "call_function", "call_method"):
@@ -125,16 +150,25 @@ def trace(model: nn.Module) -> TracedModel:
         kind, type_name = _node_kind(node, modules)
         if kind == "meta":
             continue
-        name = node.target if node.op == "call_module" else node.name
+        linear = None
+        if node.op == "call_module":
+            name = node.target
+            linear = linear_op(modules[node.target])
+        elif kind in ("dense", "convolution"):
+            name, linear = _functional_linear(node, model)
+        else:
+            name = node.name
         calls[name] = calls.get(name, 0) + 1
         if calls[name] > 1:
             name = f"{name}@{calls[name]}"
         module = modules.get(node.target) if node.op == "call_module" else None
         layers.append(Layer(len(layers), name, kind, type_name, node.name, module))
-    return TracedModel(model, graph, layers)
+        if linear is not None:
+            linears[name] = linear
+    return TracedModel(model, graph, layers, linears=linears)
 
 
-def _operation(node: torch.fx.Node, layer: Layer, fused: LinearOp | None) -> Operation:
+def _operation(node: torch.fx.Node, layer: Layer, linear: LinearOp | None) -> Operation:
     if node.op == "call_module":
         module = layer.module
         if getattr(module, "inplace", False):
@@ -142,8 +176,12 @@ def _operation(node: torch.fx.Node, layer: Layer, fused: LinearOp | None) -> Ope
             # private shallow copy computes out of place and leaves the model untouched.
             module = copy.copy(module)
             module.inplace = False
-        linear = fused if fused is not None else linear_op(module)
         return Operation(layer.name, layer.kind, module, module, linear)
+    if linear is not None:
+        # A functional linear layer: the LinearOp holds weight, bias and settings, so the
+        # rewritten call passes only the input.
+        node.args, node.kwargs = node.args[:1], {}
+        return Operation(layer.name, layer.kind, node.target, None, linear)
     if node.op == "call_function":
         function = _OUT_OF_PLACE.get(node.target, node.target)
         if "inplace" in node.kwargs:
@@ -224,19 +262,25 @@ def rewrite(
     attributes: dict[str, Any] = {}
     for node in list(graph.nodes):
         if node.op == "get_attr":
-            attributes[node.target] = _resolve(traced.model, node.target)
+            value = _resolve(traced.model, node.target)
+            # Parameters enter the rewritten graph as constants: no parameter gradients.
+            attributes[node.target] = value.detach() if isinstance(value, torch.Tensor) else value
             continue
         layer = by_node.get(node.name)
         if layer is None:
             if node.op == "call_module":  # a meta call of a module (rare): keep it
                 attributes[node.target] = traced.model.get_submodule(node.target)
             continue
-        operation = _operation(node, layer, traced.fused.get(layer.name))
+        linear = traced.fused.get(layer.name) or traced.linears.get(layer.name)
+        operation = _operation(node, layer, linear)
         target = f"_relscope.rule_{layer.index}"
         attributes[target] = RuleModule(rule_for(layer), operation, probe)
         node.op = "call_module"
         node.target = target
-    return torch.fx.GraphModule(attributes, graph)
+    module = torch.fx.GraphModule(attributes, graph)
+    module.graph.eliminate_dead_code()  # e.g. the get_attr nodes of functional weights
+    module.recompile()
+    return module
 
 
 def _resolve(model: nn.Module, target: str) -> Any:

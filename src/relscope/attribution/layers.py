@@ -231,6 +231,47 @@ class LinearOp:
         return replace(self, weight=weight, bias=bias)
 
 
+# Functional linear layers: positional parameter names after (input, weight, bias).
+_FUNCTIONAL_LINEAR: dict[Callable, tuple[str, tuple[str, ...]]] = {
+    F.linear: ("dense", ()),
+    torch.conv1d: ("convolution", ("stride", "padding", "dilation", "groups")),
+    torch.conv2d: ("convolution", ("stride", "padding", "dilation", "groups")),
+    torch.conv3d: ("convolution", ("stride", "padding", "dilation", "groups")),
+    torch.conv_transpose1d: (
+        "convolution", ("stride", "padding", "output_padding", "groups", "dilation")),
+    torch.conv_transpose2d: (
+        "convolution", ("stride", "padding", "output_padding", "groups", "dilation")),
+    torch.conv_transpose3d: (
+        "convolution", ("stride", "padding", "output_padding", "groups", "dilation")),
+}  # fmt: skip
+
+
+def functional_linear_kind(function: Callable) -> str | None:
+    """``dense``/``convolution`` for functional linear layers, else ``None``."""
+    try:
+        entry = _FUNCTIONAL_LINEAR.get(function)
+    except TypeError:
+        return None
+    return None if entry is None else entry[0]
+
+
+def functional_linear_op(
+    function: Callable, args: tuple, kwargs: dict, weight: torch.Tensor, bias: torch.Tensor | None
+) -> LinearOp:
+    """A :class:`LinearOp` for ``function(input, weight, bias, *settings)`` calls."""
+    names = _FUNCTIONAL_LINEAR[function][1]
+    settings = dict(zip(names, args[3:], strict=False))
+    settings.update({k: v for k, v in kwargs.items() if k in names})
+    transposed = "output_padding" in names
+
+    def forward(x, weight, bias, _function=function, _settings=settings):
+        return _function(x, weight, bias, **_settings)
+
+    return LinearOp(
+        weight.detach(), None if bias is None else bias.detach(), forward, int(transposed)
+    )
+
+
 def linear_op(module: nn.Module) -> LinearOp | None:
     """A :class:`LinearOp` for Linear / Conv / ConvTranspose modules, else ``None``."""
     bias = None if getattr(module, "bias", None) is None else module.bias.detach()

@@ -228,6 +228,12 @@ class Gamma(LinearRule):
         z_pos = layer(x_pos, w_up, b_up) + layer(x_neg, w_down, None)
         z_neg = layer(x_pos, w_down, b_down) + layer(x_neg, w_up, None)
         positive = (value >= 0).to(value.dtype)
+        if self.signed == "auto":
+            # Samples without negative inputs keep the simple form (for them z_pos is
+            # exactly the simple denominator), so no result depends on its batch-mates.
+            simple = (x.detach().flatten(1) >= 0).all(1).to(value.dtype)
+            simple = simple.reshape((-1,) + (1,) * (value.ndim - 1))
+            positive = positive + simple * (1.0 - positive)
         return normalize(value, [z_pos, z_neg], [positive, 1.0 - positive], self.eps)
 
 
