@@ -158,6 +158,11 @@ def _output(layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         return layer(x, layer.weight, layer.bias)
 
 
+def _output_with(layer: LinearOp, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    with torch.no_grad():
+        return layer(x, layer.weight, bias)
+
+
 def _signed(x: torch.Tensor) -> bool:
     # Under torch.compile a data-dependent branch would break the graph; the generalized
     # (signed) form is exact for non-negative inputs too, so compiled code always takes it.
@@ -227,7 +232,9 @@ class Gamma(LinearRule):
         x_pos, x_neg = tie(x, x.detach().clamp(min=0)), tie(x, x.detach().clamp(max=0))
         z_pos = layer(x_pos, w_up, b_up) + layer(x_neg, w_down, None)
         z_neg = layer(x_pos, w_down, b_down) + layer(x_neg, w_up, None)
-        positive = (value >= 0).to(value.dtype)
+        # The sign test uses the z the rule sees: without the bias when the bias is zeroed.
+        signal = value if b is layer.bias else _output_with(layer, x, b)
+        positive = (signal >= 0).to(value.dtype)
         if self.signed == "auto":
             # Samples without negative inputs keep the simple form (for them z_pos is
             # exactly the simple denominator), so no result depends on its batch-mates.
