@@ -24,13 +24,20 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["normalize", "pass_through", "stabilize", "tie"]
+__all__ = ["normalize", "pass_through", "stabilize", "tie", "tie_stack"]
 
 
 def stabilize(denominator: torch.Tensor, eps: float) -> torch.Tensor:
-    """``d + eps * sign(d)`` with ``sign(0) = +1``, so that no division by zero can occur."""
-    sign = torch.where(denominator >= 0, 1.0, -1.0).to(denominator.dtype)
-    return denominator + eps * sign
+    """``d + eps * sign(d)`` with ``sign(0) = +1``, so that no division by zero can occur.
+
+    Two passes (copysign, in-place add) instead of five. ``copysign`` reads the sign bit, so
+    ``-0.0`` counts as negative; a sum is ``-0.0`` only when every term is ``-0.0``, and then
+    every numerator share is zero too, so the result is the same.
+    """
+    out = torch.copysign(
+        torch.tensor(eps, dtype=denominator.dtype, device=denominator.device), denominator
+    )
+    return out.add_(denominator)
 
 
 class _Tie(torch.autograd.Function):
@@ -57,6 +64,32 @@ def tie(source: torch.Tensor, value: torch.Tensor | None = None) -> torch.Tensor
     return _Tie.apply(source, value.detach())
 
 
+class _TieStack(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, source: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(*values)
+        ctx.source_shape = source.shape
+        return torch.cat([v.expand_as(source) for v in values], dim=1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        values = ctx.saved_tensors
+        out = None
+        for value, block in zip(values, grad.chunk(len(values), dim=1), strict=True):
+            term = (block * value).sum_to_size(ctx.source_shape)
+            out = term if out is None else out.add_(term)
+        return (out, *([None] * len(values)))
+
+
+def tie_stack(source: torch.Tensor, values: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``cat([values...], dim=1)``; backward sends ``sum_k values_k * grad_k`` to ``source``.
+
+    Several tied inputs of one layer (z^B: the input and both bounds) become one input with
+    stacked channels, so one convolution and one transposed convolution serve them all.
+    """
+    return _TieStack.apply(source, *(v.detach() for v in values))
+
+
 class _Normalize(torch.autograd.Function):
     @staticmethod
     def forward(ctx, value: torch.Tensor, eps: float, coefficients: tuple, *parts: torch.Tensor):
@@ -70,16 +103,15 @@ class _Normalize(torch.autograd.Function):
         parts = ctx.saved_tensors
         out = []
         for part, coefficient in zip(parts, ctx.coefficients, strict=True):
-            if isinstance(coefficient, torch.Tensor):
-                share = grad * coefficient
-            elif coefficient == 1:
-                share = grad
-            else:
-                share = grad * coefficient
-            quotient = share / stabilize(part, ctx.eps)
             if ctx.eps == 0:
+                quotient = grad / part
                 # LRP-0: a zero denominator means a silent neuron; it passes on nothing.
                 quotient = torch.where(part == 0, torch.zeros_like(quotient), quotient)
+            else:
+                denominator = stabilize(part, ctx.eps)
+                quotient = torch.div(grad, denominator, out=denominator)  # reuse the buffer
+            if isinstance(coefficient, torch.Tensor) or coefficient != 1:
+                quotient = quotient.mul_(coefficient)
             out.append(quotient)
         return (None, None, None, *out)
 

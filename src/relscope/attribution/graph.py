@@ -168,7 +168,60 @@ def trace(model: nn.Module) -> TracedModel:
     return TracedModel(model, graph, layers, linears=linears)
 
 
-def _operation(node: torch.fx.Node, layer: Layer, linear: LinearOp | None) -> Operation:
+_NONNEGATIVE_MODULES = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Softplus, nn.Hardsigmoid)
+_NONNEGATIVE_FUNCTIONS = {
+    torch.relu, nn.functional.relu, nn.functional.relu6, torch.sigmoid,
+    nn.functional.sigmoid, nn.functional.softplus, nn.functional.hardsigmoid,
+}  # fmt: skip
+_NONNEGATIVE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_"}
+# Kinds whose output is non-negative when all their tensor inputs are.
+_PRESERVING_KINDS = {"maxpool", "avgpool", "reshape", "product"}
+_PRESERVING_FUNCTIONS = {operator.add, operator.iadd, torch.add}
+
+
+def nonnegative_nodes(graph: torch.fx.Graph, modules: dict[str, nn.Module]) -> set[str]:
+    """Names of the nodes whose output is non-negative for every input of the model.
+
+    Used to skip run-time sign checks: a convolution after a ReLU never sees negative input.
+    """
+    known: set[str] = set()
+    for node in graph.nodes:
+        if node.op == "call_module":
+            module = modules.get(node.target)
+            if isinstance(module, _NONNEGATIVE_MODULES):
+                known.add(node.name)
+                continue
+            kind = module_kind(module) if module is not None else "other"
+        elif node.op == "call_function":
+            if node.target in _NONNEGATIVE_FUNCTIONS:
+                known.add(node.name)
+                continue
+            kind = "sum" if node.target in _PRESERVING_FUNCTIONS else function_kind(node.target)
+            if kind == "sum" and node.target not in _PRESERVING_FUNCTIONS:
+                continue  # subtraction, sums over axes of signed values ...
+        elif node.op == "call_method":
+            if node.target in _NONNEGATIVE_METHODS:
+                known.add(node.name)
+                continue
+            kind = method_kind(node.target)
+            if kind == "sum" and node.target not in ("add", "add_"):
+                continue
+        else:
+            continue
+        if kind not in _PRESERVING_KINDS | {"sum"}:
+            continue
+        inputs = node.all_input_nodes
+        constants = [a for a in node.args if isinstance(a, int | float) and not isinstance(a, bool)]
+        if kind == "sum" and any(c < 0 for c in constants):
+            continue
+        if inputs and all(a.name in known for a in inputs):
+            known.add(node.name)
+    return known
+
+
+def _operation(
+    node: torch.fx.Node, layer: Layer, linear: LinearOp | None, nonnegative: bool = False
+) -> Operation:
     if node.op == "call_module":
         module = layer.module
         if getattr(module, "inplace", False):
@@ -176,12 +229,12 @@ def _operation(node: torch.fx.Node, layer: Layer, linear: LinearOp | None) -> Op
             # private shallow copy computes out of place and leaves the model untouched.
             module = copy.copy(module)
             module.inplace = False
-        return Operation(layer.name, layer.kind, module, module, linear)
+        return Operation(layer.name, layer.kind, module, module, linear, nonnegative)
     if linear is not None:
         # A functional linear layer: the LinearOp holds weight, bias and settings, so the
         # rewritten call passes only the input.
         node.args, node.kwargs = node.args[:1], {}
-        return Operation(layer.name, layer.kind, node.target, None, linear)
+        return Operation(layer.name, layer.kind, node.target, None, linear, nonnegative)
     if node.op == "call_function":
         function = _OUT_OF_PLACE.get(node.target, node.target)
         if "inplace" in node.kwargs:
@@ -259,6 +312,7 @@ def rewrite(
     """
     graph = traced.copy().graph
     by_node = {layer.node: layer for layer in traced.layers}
+    nonnegative = nonnegative_nodes(graph, dict(traced.model.named_modules()))
     attributes: dict[str, Any] = {}
     for node in list(graph.nodes):
         if node.op == "get_attr":
@@ -272,7 +326,9 @@ def rewrite(
                 attributes[node.target] = traced.model.get_submodule(node.target)
             continue
         linear = traced.fused.get(layer.name) or traced.linears.get(layer.name)
-        operation = _operation(node, layer, linear)
+        first = node.all_input_nodes[0] if node.all_input_nodes else None
+        known = first is not None and first.name in nonnegative
+        operation = _operation(node, layer, linear, known)
         target = f"_relscope.rule_{layer.index}"
         attributes[target] = RuleModule(rule_for(layer), operation, probe)
         node.op = "call_module"

@@ -198,6 +198,8 @@ class Operation:
     function: Callable
     module: nn.Module | None = None
     linear: LinearOp | None = None
+    #: The graph shows the (first) input is non-negative (e.g. produced by a ReLU).
+    nonnegative_input: bool = False
 
     def __call__(self, *args, **kwargs):
         return self.function(*args, **kwargs)

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from relscope.attribution.functions import normalize, pass_through, tie
+from relscope.attribution.functions import normalize, pass_through, tie, tie_stack
 from relscope.attribution.layers import LinearOp, Operation
 from relscope.errors import ConfigError
 
@@ -138,12 +138,21 @@ class LinearRule(Rule):
             raise ConfigError(f"zero_params may only name 'bias', got {sorted(unknown)}")
         self.zero_params = zero
 
+    #: Set from the graph: the layer's input is known to be non-negative (e.g. after ReLU),
+    #: so no run-time sign check is needed.
+    _known_nonnegative = False
+
     def apply(self, op: Operation, x: Any, *rest: Any, **kwargs: Any) -> torch.Tensor:
         if op.linear is None or rest or kwargs:
             raise ConfigError(
                 f"{type(self).__name__} applies to linear layers; {op.name} ({op.kind}) is not one"
             )
+        self._known_nonnegative = op.nonnegative_input
         return self.propagate(op.linear, x)
+
+    def signed_input(self, x: torch.Tensor) -> bool:
+        """Whether ``x`` has negative entries (known from the graph, else checked)."""
+        return False if self._known_nonnegative else _signed(x)
 
     def bias(self, layer: LinearOp) -> torch.Tensor | None:
         """The bias the rule's denominators use (``None`` when zeroed or absent)."""
@@ -168,7 +177,7 @@ def _signed(x: torch.Tensor) -> bool:
     # (signed) form is exact for non-negative inputs too, so compiled code always takes it.
     if torch.compiler.is_compiling():
         return True
-    return bool((x.detach() < 0).any())
+    return bool(x.detach().amin() < 0)  # one reading pass, no temporary
 
 
 def _pos(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -224,7 +233,7 @@ class Gamma(LinearRule):
         w_up = w + g * w.clamp(min=0)
         b_up = None if b is None else b + g * b.clamp(min=0)
         value = _output(layer, x)
-        signed = _signed(x) if self.signed == "auto" else self.signed
+        signed = self.signed_input(x) if self.signed == "auto" else self.signed
         if not signed:
             return normalize(value, [layer(tie(x), w_up, b_up)], [1.0], self.eps)
         w_down = w + g * w.clamp(max=0)
@@ -268,8 +277,7 @@ class AlphaBeta(LinearRule):
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         w, b = layer.weight, self.bias(layer)
         w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
-        signed = _signed(x)
-        if signed:
+        if self.signed_input(x):
             x_pos, x_neg = tie(x, x.detach().clamp(min=0)), tie(x, x.detach().clamp(max=0))
             z_pos = layer(x_pos, w_pos, _pos(b)) + layer(x_neg, w_neg, None)
             z_neg = layer(x_pos, w_neg, _neg(b)) + layer(x_neg, w_pos, None) if self.beta else None
@@ -330,13 +338,32 @@ class ZBox(LinearRule):
         w = layer.weight
         low = self.low.to(device=x.device, dtype=x.dtype)
         high = self.high.to(device=x.device, dtype=x.dtype)
-        low, high = torch.broadcast_tensors(low, high)
-        z = (
-            layer(tie(x), w, self.bias(layer))
-            - layer(tie(x, low), w.clamp(min=0), None)
-            - layer(tie(x, high), w.clamp(max=0), None)
-        )
+        bias = self.bias(layer)
+        if _stackable(layer, x):
+            # One (transposed) convolution over the stacked input [x, low, high] with the
+            # stacked weights [w, -w+, -w-] instead of three: the input layer is the
+            # full-resolution one, where every pass counts.
+            stacked = tie_stack(x, [x.detach(), low, high])
+            weight = torch.cat([w, -w.clamp(min=0), -w.clamp(max=0)], dim=1)
+            z = layer(stacked, weight, bias)
+        else:
+            low, high = torch.broadcast_tensors(low, high)
+            z = (
+                layer(tie(x), w, bias)
+                - layer(tie(x, low), w.clamp(min=0), None)
+                - layer(tie(x, high), w.clamp(max=0), None)
+            )
         return normalize(_output(layer, x), [z], [1.0], self.eps)
+
+
+def _stackable(layer: LinearOp, x: torch.Tensor) -> bool:
+    """Inputs of this layer may be stacked along dimension 1 (its input channels)."""
+    weight = layer.weight
+    if layer.out_axis != 0 or x.ndim < 2:
+        return False
+    if weight.ndim == 2:  # dense: features must be the last and only non-batch axis
+        return x.ndim == 2 and weight.shape[1] == x.shape[1]
+    return weight.shape[1] == x.shape[1]  # convolution without groups
 
 
 class _InputIndependent(LinearRule):

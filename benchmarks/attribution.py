@@ -1,0 +1,242 @@
+"""Attribution speed and peak memory: relscope's composites against the plain gradient.
+
+Every (model, batch, method) runs in a fresh subprocess so that its peak resident memory is
+its own: after set-up the kernel's peak counter is reset, the method runs ``warmup`` +
+``repeats`` times, and the median time and the peak above the set-up baseline are kept.
+Ratios are taken against the plain gradient measured in the same run: the gradient of the
+target logit with respect to the input with all parameters frozen (one forward plus one
+input-gradient backward), the floor no attribution can beat.
+
+With ``--anchors-python PATH`` (a Python environment holding zennit and captum, never a
+relscope dependency) the reference harness ``shared/anchors/bench_attribution.py`` measures
+zennit's composites and captum's LRP on the same machine in the same run.
+
+Usage:
+  python benchmarks/attribution.py        # VGG-16 and ResNet-50, batch 8 and 1
+  python benchmarks/attribution.py --models vgg16 --batches 8 --repeats 5 \
+      --anchors-python /path/to/anchors-venv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MARKER = "RELSCOPE_BENCH:"
+METHODS = ("forward", "gradient", "epsilon_gamma_box", "epsilon_plus_flat", "epsilon_alpha2_beta1")
+ANCHOR_METHODS = ("gradient", "zennit_egb", "zennit_epf", "zennit_ea2b1", "captum_lrp")
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def worker(args: argparse.Namespace) -> None:
+    import torch
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from relscope.attribution import LRP
+    from support.zoo import imagenet_bounds, import_torchvision
+
+    torch.set_num_threads(args.threads)
+    torchvision = import_torchvision()
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, args.model)(weights=None).eval().to(args.device)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    x = torch.randn(args.batch, 3, 224, 224, device=args.device)
+    with torch.no_grad():
+        target = model(x).argmax(1)
+    onehot = torch.nn.functional.one_hot(target, 1000).to(x.dtype)
+    context = None
+    if args.method == "forward":
+
+        def run():
+            with torch.no_grad():
+                return model(x)
+    elif args.method == "gradient":
+
+        def run():
+            leaf = x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(model(leaf), leaf, onehot)
+            return grad
+    else:
+        params = {}
+        if args.method == "epsilon_gamma_box":
+            low, high = imagenet_bounds()
+            params = {"low": low.to(args.device), "high": high.to(args.device)}
+        context = LRP(model, args.method, **params)
+        context.__enter__()
+
+        def run():
+            return context(x, target).relevance
+
+    def synchronized():
+        out = run()
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    baseline = _status_kib("VmRSS")
+    first = synchronized()
+    for _ in range(max(args.warmup - 1, 0)):
+        synchronized()
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        synchronized()
+        times.append(time.perf_counter() - start)
+    peak = _status_kib("VmHWM")
+    if context is not None:
+        context.__exit__(None, None, None)
+    result = {
+        "model": args.model,
+        "batch": args.batch,
+        "method": args.method,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "peak_delta_mib": (peak - baseline) / 1024 if peak and baseline else None,
+        "finite": bool(torch.isfinite(first).all()),
+    }
+    if args.device == "cuda":
+        result["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    print(MARKER + json.dumps(result), flush=True)
+
+
+def run_config(args: argparse.Namespace, model: str, batch: int, method: str) -> dict:
+    command = [
+        sys.executable, str(Path(__file__).resolve()), "--worker", "--model", model,
+        "--batch", str(batch), "--method", method, "--repeats", str(args.repeats),
+        "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", args.device,
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    process = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    for line in process.stdout.splitlines():
+        if line.startswith(MARKER):
+            return json.loads(line[len(MARKER) :])
+    return {"model": model, "batch": batch, "method": method, "error": process.stderr[-2000:]}
+
+
+def run_anchors(args: argparse.Namespace, model: str, batch: int) -> list[dict]:
+    harness = ROOT.parent / "shared" / "anchors" / "bench_attribution.py"
+    out = Path(args.out).with_name(f"anchors-{model}-{batch}.json")
+    command = [
+        args.anchors_python, str(harness), "--models", model, "--batches", str(batch),
+        "--methods", ",".join(ANCHOR_METHODS), "--repeats", str(args.repeats),
+        "--warmup", str(args.warmup), "--out", str(out),
+    ]  # fmt: skip
+    subprocess.run(command, check=False, capture_output=True, text=True)
+    try:
+        rows = json.loads(out.read_text()).get("results", [])
+    except (OSError, json.JSONDecodeError):
+        return []
+    return [
+        {
+            "model": r.get("model"),
+            "batch": r.get("batch"),
+            "method": r.get("method"),
+            "median_s": r.get("median_s"),
+            "peak_delta_mib": r.get("peak_delta_mib"),
+            "source": "anchors",
+        }
+        for r in rows
+        if r.get("median_s") is not None
+    ]
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| model | batch | method | s / batch | x gradient | peak MiB | x gradient |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (model, batch), group in _groups(rows).items():
+        base = {r.get("source", "relscope"): r for r in group if r["method"] == "gradient"}
+        for row in group:
+            reference = base.get(row.get("source", "relscope"))
+            if "error" in row:
+                lines.append(f"| {model} | {batch} | {row['method']} | error | | | |")
+                continue
+            ratio = row["median_s"] / reference["median_s"] if reference else float("nan")
+            peak = row.get("peak_delta_mib") or float("nan")
+            ref_peak = (reference or {}).get("peak_delta_mib") or float("nan")
+            name = row["method"] + (" (anchors run)" if row.get("source") == "anchors" else "")
+            lines.append(
+                f"| {model} | {batch} | {name} | {row['median_s']:.2f} | {ratio:.2f} | "
+                f"{peak:.0f} | {peak / ref_peak:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def _groups(rows: list[dict]) -> dict:
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault((row["model"], row["batch"]), []).append(row)
+    return groups
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="vgg16")
+    parser.add_argument("--method", default="gradient")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--models", default="vgg16,resnet50")
+    parser.add_argument("--batches", default="8,1")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--anchors-python", default=None)
+    parser.add_argument("--out", default=str(HERE / "results" / "attribution.json"))
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    rows = []
+    for model in args.models.split(","):
+        for batch in (int(b) for b in args.batches.split(",")):
+            for method in args.methods.split(","):
+                row = run_config(args, model, batch, method)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+            if args.anchors_python:
+                rows += run_anchors(args, model, batch)
+    import torch
+
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "device": args.device
+        if args.device != "cpu"
+        else f"cpu ({platform.processor() or platform.machine()}, {args.threads} threads)",
+        "torch": torch.__version__,
+        "repeats": args.repeats,
+        "results": rows,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
