@@ -277,7 +277,13 @@ class AlphaBeta(LinearRule):
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         w, b = layer.weight, self.bias(layer)
         w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
-        if self.signed_input(x):
+        signed = self.signed_input(x)
+        if signed and _stackable(layer, x):
+            # [x+, x-] stacked along the input channels: one convolution per part.
+            parts = tie_stack(x, [x.detach().clamp(min=0), x.detach().clamp(max=0)])
+            z_pos = layer(parts, torch.cat([w_pos, w_neg], dim=1), _pos(b))
+            z_neg = layer(parts, torch.cat([w_neg, w_pos], dim=1), _neg(b)) if self.beta else None
+        elif signed:
             x_pos, x_neg = tie(x, x.detach().clamp(min=0)), tie(x, x.detach().clamp(max=0))
             z_pos = layer(x_pos, w_pos, _pos(b)) + layer(x_neg, w_neg, None)
             z_neg = layer(x_pos, w_neg, _neg(b)) + layer(x_neg, w_pos, None) if self.beta else None
@@ -287,10 +293,11 @@ class AlphaBeta(LinearRule):
             z_neg = layer(tied, w_neg, _neg(b)) if self.beta else None
         if z_neg is None:
             return normalize(_output(layer, x), [z_pos], [self.alpha], self.eps)
-        # z = z+ + z-: the layer's output needs no extra pass (exact up to rounding).
-        value = z_pos.detach() + z_neg.detach()
-        if b is not layer.bias and layer.bias is not None:
-            value = value + layer.out_shape(layer.bias).reshape((1, -1) + (1,) * (value.ndim - 2))
+        if b is layer.bias:
+            # z = z+ + z-: the layer's output needs no extra pass (exact up to rounding).
+            value = z_pos.detach() + z_neg.detach()
+        else:
+            value = _output(layer, x)  # the zeroed bias is still part of the output
         return normalize(value, [z_pos, z_neg], [self.alpha, -self.beta], self.eps)
 
 
