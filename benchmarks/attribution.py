@@ -47,12 +47,12 @@ def _status_kib(field: str) -> int | None:
     return None
 
 
-def worker(args: argparse.Namespace) -> None:
+def setup(args: argparse.Namespace):
+    """Model, input and target of one configuration (random weights, seed 0)."""
     import torch
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from relscope.attribution import LRP
-    from support.zoo import imagenet_bounds, import_torchvision
+    from support.zoo import import_torchvision
 
     torch.set_num_threads(args.threads)
     torchvision = import_torchvision()
@@ -63,29 +63,52 @@ def worker(args: argparse.Namespace) -> None:
     x = torch.randn(args.batch, 3, 224, 224, device=args.device)
     with torch.no_grad():
         target = model(x).argmax(1)
+    return model, x, target
+
+
+def method_runner(args, method: str, model, x, target):
+    """``(run, context)``: a function computing ``method`` once, and its LRP context."""
+    import torch
+
+    from relscope.attribution import LRP
+
     onehot = torch.nn.functional.one_hot(target, 1000).to(x.dtype)
-    context = None
-    if args.method == "forward":
+    if method == "forward":
 
         def run():
             with torch.no_grad():
                 return model(x)
-    elif args.method == "gradient":
+
+        return run, None
+    if method == "gradient":
 
         def run():
             leaf = x.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(model(leaf), leaf, onehot)
             return grad
-    else:
-        params = {}
-        if args.method == "epsilon_gamma_box":
-            low, high = imagenet_bounds()
-            params = {"low": low.to(args.device), "high": high.to(args.device)}
-        context = LRP(model, args.method, **params)
-        context.__enter__()
 
-        def run():
-            return context(x, target).relevance
+        return run, None
+    name, _, mode = method.partition(":")
+    params = {}
+    if name == "epsilon_gamma_box":
+        from support.zoo import imagenet_bounds
+
+        low, high = imagenet_bounds()
+        params = {"low": low.to(args.device), "high": high.to(args.device)}
+    context = LRP(model, name, compile=mode == "compiled", **params)
+    context.__enter__()
+
+    def run():
+        return context(x, target).relevance
+
+    return run, context
+
+
+def worker(args: argparse.Namespace) -> None:
+    import torch
+
+    model, x, target = setup(args)
+    run, context = method_runner(args, args.method, model, x, target)
 
     def synchronized():
         out = run()
@@ -121,6 +144,47 @@ def worker(args: argparse.Namespace) -> None:
     if args.device == "cuda":
         result["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
     print(MARKER + json.dumps(result), flush=True)
+
+
+def interleaved_worker(args: argparse.Namespace) -> None:
+    """Time all methods round-robin in one process: machine speed drifts by 10-20% over
+    minutes here, and a ratio taken inside one round cancels that drift."""
+    import torch
+
+    model, x, target = setup(args)
+    methods = args.methods.split(",")
+    runners = {m: method_runner(args, m, model, x, target)[0] for m in methods}
+    for run in runners.values():  # warm-up (and compilation) outside the timings
+        for _ in range(args.warmup):
+            run()
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    for _ in range(args.repeats):
+        for method, run in runners.items():
+            start = time.perf_counter()
+            run()
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+            times[method].append(time.perf_counter() - start)
+    ratios = {
+        m: statistics.median(t / g for t, g in zip(times[m], times["gradient"], strict=True))
+        for m in methods
+    }
+    print(MARKER + json.dumps({"times": times, "ratios": ratios}), flush=True)
+
+
+def run_interleaved(args: argparse.Namespace, model: str, batch: int) -> dict:
+    methods = list(dict.fromkeys(["gradient", *args.methods.split(",")]))
+    command = [
+        sys.executable, str(Path(__file__).resolve()), "--interleaved-worker", "--model", model,
+        "--batch", str(batch), "--methods", ",".join(methods), "--repeats", str(args.repeats),
+        "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", args.device,
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    process = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    for line in process.stdout.splitlines():
+        if line.startswith(MARKER):
+            return json.loads(line[len(MARKER) :])
+    return {"error": process.stderr[-2000:]}
 
 
 def run_config(args: argparse.Namespace, model: str, batch: int, method: str) -> dict:
@@ -197,6 +261,7 @@ def _groups(rows: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--interleaved-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", default="vgg16")
     parser.add_argument("--method", default="gradient")
     parser.add_argument("--batch", type=int, default=8)
@@ -208,18 +273,31 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--anchors-python", default=None)
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="also time all methods round-robin in one process (ratios immune to drift)",
+    )
     parser.add_argument("--out", default=str(HERE / "results" / "attribution.json"))
     args = parser.parse_args()
     if args.worker:
         worker(args)
         return
+    if args.interleaved_worker:
+        interleaved_worker(args)
+        return
     rows = []
+    interleaved = {}
     for model in args.models.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
             for method in args.methods.split(","):
                 row = run_config(args, model, batch, method)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+            if args.interleave:
+                result = run_interleaved(args, model, batch)
+                interleaved[f"{model}/{batch}"] = result
+                print(json.dumps(result.get("ratios", result)), flush=True)
             if args.anchors_python:
                 rows += run_anchors(args, model, batch)
     import torch
@@ -232,10 +310,16 @@ def main() -> None:
         "torch": torch.__version__,
         "repeats": args.repeats,
         "results": rows,
+        "interleaved": interleaved,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print(table(rows))
+    for key, result in interleaved.items():
+        ratios = result.get("ratios", {})
+        print(
+            key, "interleaved ratios to the gradient:", {k: round(v, 2) for k, v in ratios.items()}
+        )
 
 
 if __name__ == "__main__":

@@ -293,3 +293,17 @@ def test_model_copy_is_equivalent():
     x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
     with LRP(model, "epsilon_plus_flat") as a, LRP(twin, "epsilon_plus_flat") as b:
         torch.testing.assert_close(a(x).relevance, b(x).relevance)
+
+
+def test_in_place_weight_updates_reach_cached_rule_weights():
+    model = make("plain", seed=6)
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    with LRP(model, "epsilon_plus_flat") as lrp:
+        before = lrp(x, 1).relevance
+        with torch.no_grad():
+            model[3].weight.mul_(-1.5)  # training between two attributions
+        after = lrp(x, 1).relevance
+    with LRP(model, "epsilon_plus_flat") as fresh:
+        expected = fresh(x, 1).relevance
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, expected)

@@ -80,12 +80,18 @@ class Kind(Selector):
 
 @dataclass(frozen=True)
 class Name(Selector):
-    """Layers whose qualified name matches a glob pattern (``features.*``)."""
+    """Layers whose qualified name matches a glob pattern (``features.*``).
+
+    Every call of a reused module matches its name (``conv`` selects ``conv@2`` too).
+    """
 
     pattern: str
 
     def __call__(self, layer: Layer, layers: Sequence[Layer]) -> bool:
-        return fnmatch.fnmatchcase(layer.name, self.pattern)
+        base = layer.name.split("@", 1)[0]
+        return fnmatch.fnmatchcase(layer.name, self.pattern) or fnmatch.fnmatchcase(
+            base, self.pattern
+        )
 
 
 @dataclass(frozen=True)

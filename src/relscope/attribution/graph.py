@@ -185,7 +185,11 @@ def nonnegative_nodes(graph: torch.fx.Graph, modules: dict[str, nn.Module]) -> s
     Used to skip run-time sign checks: a convolution after a ReLU never sees negative input.
     """
     known: set[str] = set()
+    sizes: set[str] = set()  # nodes computing shapes and sizes, not data
     for node in graph.nodes:
+        if _is_size(node, sizes):
+            sizes.add(node.name)
+            continue
         if node.op == "call_module":
             module = modules.get(node.target)
             if isinstance(module, _NONNEGATIVE_MODULES):
@@ -210,13 +214,35 @@ def nonnegative_nodes(graph: torch.fx.Graph, modules: dict[str, nn.Module]) -> s
             continue
         if kind not in _PRESERVING_KINDS | {"sum"}:
             continue
-        inputs = node.all_input_nodes
-        constants = [a for a in node.args if isinstance(a, int | float) and not isinstance(a, bool)]
-        if kind == "sum" and any(c < 0 for c in constants):
+        inputs = [a for a in node.all_input_nodes if a.name not in sizes]
+        if _negative_constant(node, kind):
             continue
         if inputs and all(a.name in known for a in inputs):
             known.add(node.name)
     return known
+
+
+def _is_size(node: torch.fx.Node, sizes: set[str]) -> bool:
+    """``x.shape``, ``x.size()``, ``x.dim()`` and items of those."""
+    if node.op == "call_function" and node.target is getattr:
+        return node.args[1] in ("shape", "ndim", "dtype", "device")
+    if node.op == "call_method" and node.target in ("size", "dim", "numel"):
+        return True
+    if node.op == "call_function" and node.target is operator.getitem:
+        return isinstance(node.args[0], torch.fx.Node) and node.args[0].name in sizes
+    return False
+
+
+def _negative_constant(node: torch.fx.Node, kind: str) -> bool:
+    """A constant operand that can make the output negative (``x * -1``, ``x + -3``, a pad
+    with a negative fill value); reshape sizes such as ``view(-1, 4)`` do not count."""
+    if kind in ("sum", "product"):
+        values = [*node.args, *node.kwargs.values()]
+    elif node.target is nn.functional.pad:
+        values = [node.kwargs.get("value", node.args[3] if len(node.args) > 3 else 0)]
+    else:
+        return False
+    return any(isinstance(v, int | float) and not isinstance(v, bool) and v < 0 for v in values)
 
 
 def _operation(

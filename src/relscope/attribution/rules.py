@@ -118,7 +118,9 @@ class Rule:
 
     def copy(self) -> Rule:
         """A fresh instance for one layer (rules never share state between layers)."""
-        return copy.copy(self)
+        fresh = copy.copy(self)
+        fresh.__dict__.pop("_derived", None)
+        return fresh
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
@@ -149,6 +151,19 @@ class LinearRule(Rule):
             )
         self._known_nonnegative = op.nonnegative_input
         return self.propagate(op.linear, x)
+
+    def derived(self, name: str, layer: LinearOp, compute: Callable[[], Any]) -> Any:
+        """``compute()`` cached per layer: modified weights are made once, not per batch.
+
+        The key includes the weight's storage and version counter, so an in-place update
+        of the model's parameters (training between attributions) invalidates the cache.
+        """
+        weight = layer.weight
+        token = (name, weight.data_ptr(), weight._version, weight.dtype, weight.device)
+        cache = self.__dict__.setdefault("_derived", {})
+        if name not in cache or cache[name][0] != token:
+            cache[name] = (token, compute())
+        return cache[name][1]
 
     def signed_input(self, x: torch.Tensor) -> bool:
         """Whether ``x`` has negative entries (known from the graph, else checked)."""
@@ -230,13 +245,13 @@ class Gamma(LinearRule):
 
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         w, b, g = layer.weight, self.bias(layer), self.gamma
-        w_up = w + g * w.clamp(min=0)
+        w_up = self.derived("w_up", layer, lambda: w + g * w.clamp(min=0))
         b_up = None if b is None else b + g * b.clamp(min=0)
         value = _output(layer, x)
         signed = self.signed_input(x) if self.signed == "auto" else self.signed
         if not signed:
             return normalize(value, [layer(tie(x), w_up, b_up)], [1.0], self.eps)
-        w_down = w + g * w.clamp(max=0)
+        w_down = self.derived("w_down", layer, lambda: w + g * w.clamp(max=0))
         b_down = None if b is None else b + g * b.clamp(max=0)
         x_pos, x_neg = tie(x, x.detach().clamp(min=0)), tie(x, x.detach().clamp(max=0))
         z_pos = layer(x_pos, w_up, b_up) + layer(x_neg, w_down, None)
@@ -276,13 +291,16 @@ class AlphaBeta(LinearRule):
 
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         w, b = layer.weight, self.bias(layer)
-        w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
+        w_pos = self.derived("w_pos", layer, lambda: w.clamp(min=0))
+        w_neg = self.derived("w_neg", layer, lambda: w.clamp(max=0))
         signed = self.signed_input(x)
         if signed and _stackable(layer, x):
             # [x+, x-] stacked along the input channels: one convolution per part.
             parts = tie_stack(x, [x.detach().clamp(min=0), x.detach().clamp(max=0)])
-            z_pos = layer(parts, torch.cat([w_pos, w_neg], dim=1), _pos(b))
-            z_neg = layer(parts, torch.cat([w_neg, w_pos], dim=1), _neg(b)) if self.beta else None
+            stacked_pos = self.derived("stack_pos", layer, lambda: torch.cat([w_pos, w_neg], 1))
+            stacked_neg = self.derived("stack_neg", layer, lambda: torch.cat([w_neg, w_pos], 1))
+            z_pos = layer(parts, stacked_pos, _pos(b))
+            z_neg = layer(parts, stacked_neg, _neg(b)) if self.beta else None
         elif signed:
             x_pos, x_neg = tie(x, x.detach().clamp(min=0)), tie(x, x.detach().clamp(max=0))
             z_pos = layer(x_pos, w_pos, _pos(b)) + layer(x_neg, w_neg, None)
@@ -351,7 +369,9 @@ class ZBox(LinearRule):
             # stacked weights [w, -w+, -w-] instead of three: the input layer is the
             # full-resolution one, where every pass counts.
             stacked = tie_stack(x, [x.detach(), low, high])
-            weight = torch.cat([w, -w.clamp(min=0), -w.clamp(max=0)], dim=1)
+            weight = self.derived(
+                "stacked", layer, lambda: torch.cat([w, -w.clamp(min=0), -w.clamp(max=0)], dim=1)
+            )
             z = layer(stacked, weight, bias)
         else:
             low, high = torch.broadcast_tensors(low, high)
@@ -385,7 +405,8 @@ class _InputIndependent(LinearRule):
 
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         ones = torch.ones((), dtype=x.dtype, device=x.device)
-        z = layer(tie(x, ones).contiguous(), self.transform(layer.weight), None)
+        weight = self.derived("transformed", layer, lambda: self.transform(layer.weight))
+        z = layer(tie(x, ones).contiguous(), weight, None)
         return normalize(_output(layer, x), [z], [1.0], self.eps)
 
 
