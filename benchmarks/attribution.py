@@ -172,12 +172,12 @@ def interleaved_worker(args: argparse.Namespace) -> None:
     print(MARKER + json.dumps({"times": times, "ratios": ratios}), flush=True)
 
 
-def run_interleaved(args: argparse.Namespace, model: str, batch: int) -> dict:
-    methods = list(dict.fromkeys(["gradient", *args.methods.split(",")]))
+def _spawn(args: argparse.Namespace, mode: str, model: str, batch: int, extra: list[str]):
+    """Run a worker subprocess; its result line as a dict, or ``{"error": stderr}``."""
     command = [
-        sys.executable, str(Path(__file__).resolve()), "--interleaved-worker", "--model", model,
-        "--batch", str(batch), "--methods", ",".join(methods), "--repeats", str(args.repeats),
-        "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", args.device,
+        sys.executable, str(Path(__file__).resolve()), mode, "--model", model,
+        "--batch", str(batch), "--repeats", str(args.repeats), "--warmup", str(args.warmup),
+        "--threads", str(args.threads), "--device", args.device, *extra,
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     process = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -187,18 +187,18 @@ def run_interleaved(args: argparse.Namespace, model: str, batch: int) -> dict:
     return {"error": process.stderr[-2000:]}
 
 
+def run_interleaved(args: argparse.Namespace, model: str, batch: int) -> dict:
+    methods = list(dict.fromkeys(["gradient", *args.methods.split(",")]))
+    return _spawn(args, "--interleaved-worker", model, batch, ["--methods", ",".join(methods)])
+
+
 def run_config(args: argparse.Namespace, model: str, batch: int, method: str) -> dict:
-    command = [
-        sys.executable, str(Path(__file__).resolve()), "--worker", "--model", model,
-        "--batch", str(batch), "--method", method, "--repeats", str(args.repeats),
-        "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", args.device,
-    ]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    process = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    for line in process.stdout.splitlines():
-        if line.startswith(MARKER):
-            return json.loads(line[len(MARKER) :])
-    return {"model": model, "batch": batch, "method": method, "error": process.stderr[-2000:]}
+    result = _spawn(args, "--worker", model, batch, ["--method", method])
+    return (
+        result
+        if "error" not in result
+        else {"model": model, "batch": batch, "method": method, **result}
+    )
 
 
 def run_anchors(args: argparse.Namespace, model: str, batch: int) -> list[dict]:
