@@ -92,9 +92,10 @@ def tie_stack(source: torch.Tensor, values: Sequence[torch.Tensor]) -> torch.Ten
 
 class _Normalize(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, value: torch.Tensor, eps: float, coefficients: tuple, *parts: torch.Tensor):
+    def forward(ctx, value: torch.Tensor, eps: float, coefficients: tuple, signs: tuple, *parts):
         ctx.eps = eps
         ctx.coefficients = coefficients
+        ctx.signs = signs
         ctx.save_for_backward(*parts)
         return value.view_as(value)
 
@@ -102,18 +103,23 @@ class _Normalize(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         parts = ctx.saved_tensors
         out = []
-        for part, coefficient in zip(parts, ctx.coefficients, strict=True):
+        for part, coefficient, sign in zip(parts, ctx.coefficients, ctx.signs, strict=True):
             if ctx.eps == 0:
                 quotient = grad / part
                 # LRP-0: a zero denominator means a silent neuron; it passes on nothing.
                 quotient = torch.where(part == 0, torch.zeros_like(quotient), quotient)
             else:
-                denominator = stabilize(part, ctx.eps)
+                if sign:
+                    # The part's sign is known (z+ >= 0, z- <= 0): one pass stabilizes it.
+                    # A zero z- has only zero numerators, so its stabilizer's sign is moot.
+                    denominator = torch.add(part, sign * ctx.eps)
+                else:
+                    denominator = stabilize(part, ctx.eps)
                 quotient = torch.div(grad, denominator, out=denominator)  # reuse the buffer
             if isinstance(coefficient, torch.Tensor) or coefficient != 1:
                 quotient = quotient.mul_(coefficient)
             out.append(quotient)
-        return (None, None, None, *out)
+        return (None, None, None, None, *out)
 
 
 def normalize(
@@ -121,17 +127,20 @@ def normalize(
     parts: Sequence[torch.Tensor],
     coefficients: Sequence[float | torch.Tensor],
     eps: float,
+    signs: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Value ``value``; backward sends ``coefficient_k * grad / stab(part_k)`` to each part.
 
     ``value`` carries no gradient (it is the layer's true output, computed without the
     graph); the gradient flows only through the ``parts``, which are the rule's modified
-    forward computations (z^+, z^-, z with modified weights, ...).
+    forward computations (z^+, z^-, z with modified weights, ...). ``signs`` may declare a
+    part as never negative (+1) or never positive (-1), which saves the sign test.
     """
     coefficients = tuple(
         c.detach() if isinstance(c, torch.Tensor) else float(c) for c in coefficients
     )
-    return _Normalize.apply(value.detach(), float(eps), coefficients, *parts)
+    signs = tuple(int(s) for s in signs) if signs is not None else (0,) * len(parts)
+    return _Normalize.apply(value.detach(), float(eps), coefficients, signs, *parts)
 
 
 class _Pass(torch.autograd.Function):

@@ -309,14 +309,15 @@ class AlphaBeta(LinearRule):
             tied = tie(x)
             z_pos = layer(tied, w_pos, _pos(b))
             z_neg = layer(tied, w_neg, _neg(b)) if self.beta else None
+        # z+ sums non-negative contributions, z- non-positive ones (also for signed inputs).
         if z_neg is None:
-            return normalize(_output(layer, x), [z_pos], [self.alpha], self.eps)
+            return normalize(_output(layer, x), [z_pos], [self.alpha], self.eps, signs=[1])
         if b is layer.bias:
             # z = z+ + z-: the layer's output needs no extra pass (exact up to rounding).
             value = z_pos.detach() + z_neg.detach()
         else:
             value = _output(layer, x)  # the zeroed bias is still part of the output
-        return normalize(value, [z_pos, z_neg], [self.alpha, -self.beta], self.eps)
+        return normalize(value, [z_pos, z_neg], [self.alpha, -self.beta], self.eps, signs=[1, -1])
 
 
 @register_rule("zplus")
