@@ -177,14 +177,10 @@ class LinearRule(Rule):
         raise NotImplementedError
 
 
-def _output(layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
+def _output(layer: LinearOp, x: torch.Tensor, *, with_bias: bool = True) -> torch.Tensor:
+    """The layer's plain output (no graph), optionally without its bias."""
     with torch.no_grad():
-        return layer(x, layer.weight, layer.bias)
-
-
-def _output_with(layer: LinearOp, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    with torch.no_grad():
-        return layer(x, layer.weight, bias)
+        return layer(x, layer.weight, layer.bias if with_bias else None)
 
 
 def _signed(x: torch.Tensor) -> bool:
@@ -257,7 +253,7 @@ class Gamma(LinearRule):
         z_pos = layer(x_pos, w_up, b_up) + layer(x_neg, w_down, None)
         z_neg = layer(x_pos, w_down, b_down) + layer(x_neg, w_up, None)
         # The sign test uses the z the rule sees: without the bias when the bias is zeroed.
-        signal = value if b is layer.bias else _output_with(layer, x, b)
+        signal = value if b is layer.bias else _output(layer, x, with_bias=False)
         positive = (signal >= 0).to(value.dtype)
         if self.signed == "auto":
             # Samples without negative inputs keep the simple form (for them z_pos is
