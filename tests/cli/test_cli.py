@@ -164,6 +164,14 @@ def test_validate_reads_virelay_layout_analyses(tmp_path):
     assert "analysis spray" in result.text
 
 
+def test_demo_with_the_default_relative_folder(tmp_path):
+    # `make demo` runs `relscope demo` with its default, relative output folder.
+    result = run_process("demo", "--samples", 50, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    project = load_project(tmp_path / "relscope-demo" / "project.yaml")
+    assert project.dataset.path == (tmp_path / "relscope-demo" / "dataset.h5").resolve()
+
+
 def test_demo_preview_builds_a_valid_project(tmp_path):
     out = tmp_path / "demo"
     result = run_process("demo", "--out", out, "--samples", 120)

@@ -241,6 +241,21 @@ def test_save_refuses_outside_paths_and_writes_nothing(tmp_path):
     assert load_project(out, allowed_roots=[root]).dataset == project.dataset
 
 
+def test_save_accepts_paths_relative_to_the_working_directory(tmp_path, monkeypatch):
+    make_folder(tmp_path / "p")
+    monkeypatch.chdir(tmp_path)
+    project = Project(
+        name="x",
+        model="m:f",
+        label_map=Path("p/labels.json"),
+        dataset=DatasetSpec("d", "hdf5", Path("p/dataset.h5")),
+    )
+    path = save_project(project, Path("p/project.yaml"))
+    document = yaml.safe_load(path.read_text())
+    assert document["project"]["label_map"] == "labels.json"
+    assert load_project(path).dataset.path == (tmp_path / "p" / "dataset.h5").resolve()
+
+
 def test_save_builds_a_project_from_specs(tmp_path):
     make_folder(tmp_path)
     project = Project(

@@ -375,8 +375,10 @@ def save_project(
     base = path.parent.resolve()
     roots = [base, *(Path(root).resolve() for root in allowed_roots)]
     for reference in project.referenced_paths():
+        # A Project's paths are filesystem paths (relative ones to the working directory),
+        # not references relative to the project file.
         resolve_inside(
-            reference,
+            Path(reference).absolute(),
             base,
             roots,
             directory=reference == project.dataset.path
