@@ -180,6 +180,11 @@ def _spawn(args: argparse.Namespace, mode: str, model: str, batch: int, extra: l
         "--threads", str(args.threads), "--device", args.device, *extra,
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    if mode == "--worker":
+        # glibc keeps freed blocks below its (self-raising) mmap threshold in the heap, so
+        # VmHWM drifted by 100 MiB between runs of one configuration; with a fixed threshold
+        # every tensor is its own mapping and VmHWM is the peak of live memory.
+        env["MALLOC_MMAP_THRESHOLD_"] = "65536"
     process = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     for line in process.stdout.splitlines():
         if line.startswith(MARKER):

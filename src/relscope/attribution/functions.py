@@ -15,12 +15,13 @@ Three small functions are enough to express every rule:
 * :func:`pass_through`: value ``y``, gradient passed to ``x`` unchanged (the identity rule
   for element-wise activations).
 
-Nothing is recomputed in backward: the denominators are saved in forward.
+Denominators are saved in forward, not recomputed in backward, except where recomputing
+is cheaper than keeping them (see ``recompute`` of :func:`normalize`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -92,16 +93,25 @@ def tie_stack(source: torch.Tensor, values: Sequence[torch.Tensor]) -> torch.Ten
 
 class _Normalize(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, value: torch.Tensor, eps: float, coefficients: tuple, signs: tuple, *parts):
+    def forward(
+        ctx, value: torch.Tensor, eps: float, coefficients: tuple, signs: tuple, recompute, *parts
+    ):
         ctx.eps = eps
         ctx.coefficients = coefficients
         ctx.signs = signs
-        ctx.save_for_backward(*parts)
+        ctx.recompute = recompute
+        if recompute is None:
+            ctx.save_for_backward(*parts)
         return value.view_as(value)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        parts = ctx.saved_tensors
+        if ctx.recompute is None:
+            parts = ctx.saved_tensors
+        else:
+            with torch.no_grad():
+                parts = ctx.recompute()
+            ctx.recompute = None  # drop the closure's references once used
         out = []
         for part, coefficient, sign in zip(parts, ctx.coefficients, ctx.signs, strict=True):
             if ctx.eps == 0:
@@ -119,7 +129,7 @@ class _Normalize(torch.autograd.Function):
             if isinstance(coefficient, torch.Tensor) or coefficient != 1:
                 quotient = quotient.mul_(coefficient)
             out.append(quotient)
-        return (None, None, None, None, *out)
+        return (None, None, None, None, None, *out)
 
 
 def normalize(
@@ -128,6 +138,7 @@ def normalize(
     coefficients: Sequence[float | torch.Tensor],
     eps: float,
     signs: Sequence[int] | None = None,
+    recompute: Callable[[], Sequence[torch.Tensor]] | None = None,
 ) -> torch.Tensor:
     """Value ``value``; backward sends ``coefficient_k * grad / stab(part_k)`` to each part.
 
@@ -135,12 +146,15 @@ def normalize(
     graph); the gradient flows only through the ``parts``, which are the rule's modified
     forward computations (z^+, z^-, z with modified weights, ...). ``signs`` may declare a
     part as never negative (+1) or never positive (-1), which saves the sign test.
+    ``recompute`` returns the parts' values again: then they are not kept from forward to
+    backward but recomputed there (for layers whose parts are cheap to compute and large to
+    keep, such as the full-resolution input layer or depthwise convolutions).
     """
     coefficients = tuple(
         c.detach() if isinstance(c, torch.Tensor) else float(c) for c in coefficients
     )
     signs = tuple(int(s) for s in signs) if signs is not None else (0,) * len(parts)
-    return _Normalize.apply(value.detach(), float(eps), coefficients, signs, *parts)
+    return _Normalize.apply(value.detach(), float(eps), coefficients, signs, recompute, *parts)
 
 
 class _Pass(torch.autograd.Function):

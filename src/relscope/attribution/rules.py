@@ -13,6 +13,7 @@ registered rule passes the conformance tests in ``tests/attribution/test_rules.p
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -20,6 +21,7 @@ import torch
 
 from relscope.attribution.functions import normalize, pass_through, tie, tie_stack
 from relscope.attribution.layers import LinearOp, Operation
+from relscope.attribution.pooling import max_pool_settings, winner_takes_all
 from relscope.errors import ConfigError
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "UnifiedRule",
     "UniformSplit",
     "WSquare",
+    "WinnerTakesAll",
     "ZBox",
     "ZPlus",
     "get_rule",
@@ -119,7 +122,7 @@ class Rule:
     def copy(self) -> Rule:
         """A fresh instance for one layer (rules never share state between layers)."""
         fresh = copy.copy(self)
-        fresh.__dict__.pop("_derived", None)
+        fresh.__dict__.pop("_recipes", None)
         return fresh
 
     def __repr__(self) -> str:
@@ -150,20 +153,41 @@ class LinearRule(Rule):
                 f"{type(self).__name__} applies to linear layers; {op.name} ({op.kind}) is not one"
             )
         self._known_nonnegative = op.nonnegative_input
-        return self.propagate(op.linear, x)
+        if torch.compiler.is_compiling():
+            return self.propagate(op.linear, x)
+        self._recipes: list[tuple[weakref.ref, Callable[[], torch.Tensor]]] = []
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack):
+                return self.propagate(op.linear, x)
+        finally:
+            self._recipes = []
 
-    def derived(self, name: str, layer: LinearOp, compute: Callable[[], Any]) -> Any:
-        """``compute()`` cached per layer: modified weights are made once, not per batch.
+    def derived(self, layer: LinearOp, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """Modified weights ``compute()``, made from the layer's weights (and nothing else).
 
-        The key includes the weight's storage and version counter, so an in-place update
-        of the model's parameters (training between attributions) invalidates the cache.
+        They are not kept from forward to backward: autograd keeps the recipe and makes them
+        again when the backward of the layer needs them, so that the modified weights of all
+        layers never exist at once (for VGG-16's alpha-beta they would be 118 MiB, more than
+        the activations of a batch of one). Making them costs one pass over the weights.
         """
-        weight = layer.weight
-        token = (name, weight.data_ptr(), weight._version, weight.dtype, weight.device)
-        cache = self.__dict__.setdefault("_derived", {})
-        if name not in cache or cache[name][0] != token:
-            cache[name] = (token, compute())
-        return cache[name][1]
+        value = compute()
+        recipes = self.__dict__.get("_recipes")
+        if recipes is not None:
+            recipes.append((weakref.ref(value), compute))
+        return value
+
+    def _pack(self, tensor: torch.Tensor) -> Any:
+        for reference, compute in self._recipes:
+            made = reference()
+            if (
+                made is not None
+                and made.data_ptr() == tensor.data_ptr()
+                and made.shape == tensor.shape
+                and made.stride() == tensor.stride()
+                and made.dtype == tensor.dtype
+            ):
+                return _Recipe(compute)
+        return tensor
 
     def signed_input(self, x: torch.Tensor) -> bool:
         """Whether ``x`` has negative entries (known from the graph, else checked)."""
@@ -175,6 +199,65 @@ class LinearRule(Rule):
 
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def normalized(
+        self,
+        layer: LinearOp,
+        x: torch.Tensor,
+        value: torch.Tensor | Callable[[list[torch.Tensor]], torch.Tensor],
+        parts_of: Callable[[torch.Tensor], list[torch.Tensor]],
+        coefficients: list,
+        signs: list[int] | None = None,
+    ) -> torch.Tensor:
+        """:func:`normalize` over the denominators ``parts_of(x)`` (built from ties of ``x``).
+
+        ``value`` may be a function of the parts (when they add up to the layer's output).
+
+        Layers that cost few multiply-adds per output (the 3-channel input layer, depthwise
+        convolutions) recompute their denominators in backward instead of keeping them: at
+        full resolution those are the largest tensors of the pass and the cheapest to make.
+        """
+        parts = parts_of(x)
+        if callable(value):
+            value = value([p.detach() for p in parts])
+        recompute = None
+        if _cheap(layer) and not torch.compiler.is_compiling():
+            source = x.detach()
+
+            def recompute() -> list[torch.Tensor]:
+                return parts_of(source)
+
+        return normalize(value, parts, coefficients, self.eps, signs, recompute=recompute)
+
+
+#: Multiply-adds per output element up to which a layer recomputes its denominators.
+RECOMPUTE_MACS = 64
+
+
+class _Recipe:
+    """A saved tensor that autograd makes again when backward needs it."""
+
+    __slots__ = ("compute",)
+
+    def __init__(self, compute: Callable[[], torch.Tensor]) -> None:
+        self.compute = compute
+
+
+def _unpack(packed: Any) -> torch.Tensor:
+    return packed.compute() if isinstance(packed, _Recipe) else packed
+
+
+def _first(parts: list[torch.Tensor]) -> torch.Tensor:
+    return parts[0]
+
+
+def _sum(parts: list[torch.Tensor]) -> torch.Tensor:
+    return parts[0] + parts[1]
+
+
+def _cheap(layer: LinearOp) -> bool:
+    weight = layer.weight
+    return weight.numel() <= RECOMPUTE_MACS * weight.shape[layer.out_axis]
 
 
 def _output(layer: LinearOp, x: torch.Tensor, *, with_bias: bool = True) -> torch.Tensor:
@@ -189,6 +272,10 @@ def _signed(x: torch.Tensor) -> bool:
     if torch.compiler.is_compiling():
         return True
     return bool(x.detach().amin() < 0)  # one reading pass, no temporary
+
+
+def _signed_part(t: torch.Tensor, coefficient: float) -> torch.Tensor:
+    return t.clamp(min=0) if coefficient > 0 else t.clamp(max=0)
 
 
 def _pos(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -209,9 +296,10 @@ class Epsilon(LinearRule):
 
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         bias = self.bias(layer)
-        z = layer(tie(x), layer.weight, bias)
-        value = z.detach() if bias is layer.bias else _output(layer, x)
-        return normalize(value, [z], [1.0], self.eps)
+        value = _first if bias is layer.bias else _output(layer, x)
+        return self.normalized(
+            layer, x, value, lambda t: [layer(tie(t), layer.weight, bias)], [1.0]
+        )
 
 
 @register_rule("gamma")
@@ -241,17 +329,22 @@ class Gamma(LinearRule):
 
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         w, b, g = layer.weight, self.bias(layer), self.gamma
-        w_up = self.derived("w_up", layer, lambda: w + g * w.clamp(min=0))
+        w_up = self.derived(layer, lambda: w + g * w.clamp(min=0))
         b_up = None if b is None else b + g * b.clamp(min=0)
         value = _output(layer, x)
         signed = self.signed_input(x) if self.signed == "auto" else self.signed
         if not signed:
-            return normalize(value, [layer(tie(x), w_up, b_up)], [1.0], self.eps)
-        w_down = self.derived("w_down", layer, lambda: w + g * w.clamp(max=0))
+            return self.normalized(layer, x, value, lambda t: [layer(tie(t), w_up, b_up)], [1.0])
+        w_down = self.derived(layer, lambda: w + g * w.clamp(max=0))
         b_down = None if b is None else b + g * b.clamp(max=0)
-        x_pos, x_neg = tie(x, x.detach().clamp(min=0)), tie(x, x.detach().clamp(max=0))
-        z_pos = layer(x_pos, w_up, b_up) + layer(x_neg, w_down, None)
-        z_neg = layer(x_pos, w_down, b_down) + layer(x_neg, w_up, None)
+
+        def parts_of(t: torch.Tensor) -> list[torch.Tensor]:
+            t_pos, t_neg = tie(t, t.detach().clamp(min=0)), tie(t, t.detach().clamp(max=0))
+            return [
+                layer(t_pos, w_up, b_up) + layer(t_neg, w_down, None),
+                layer(t_pos, w_down, b_down) + layer(t_neg, w_up, None),
+            ]
+
         # The sign test uses the z the rule sees: without the bias when the bias is zeroed.
         signal = value if b is layer.bias else _output(layer, x, with_bias=False)
         positive = (signal >= 0).to(value.dtype)
@@ -261,7 +354,7 @@ class Gamma(LinearRule):
             simple = (x.detach().flatten(1) >= 0).all(1).to(value.dtype)
             simple = simple.reshape((-1,) + (1,) * (value.ndim - 1))
             positive = positive + simple * (1.0 - positive)
-        return normalize(value, [z_pos, z_neg], [positive, 1.0 - positive], self.eps)
+        return self.normalized(layer, x, value, parts_of, [positive, 1.0 - positive])
 
 
 @register_rule("alpha_beta")
@@ -287,33 +380,44 @@ class AlphaBeta(LinearRule):
 
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         w, b = layer.weight, self.bias(layer)
-        w_pos = self.derived("w_pos", layer, lambda: w.clamp(min=0))
-        w_neg = self.derived("w_neg", layer, lambda: w.clamp(max=0))
         signed = self.signed_input(x)
         if signed and _stackable(layer, x):
             # [x+, x-] stacked along the input channels: one convolution per part.
-            parts = tie_stack(x, [x.detach().clamp(min=0), x.detach().clamp(max=0)])
-            stacked_pos = self.derived("stack_pos", layer, lambda: torch.cat([w_pos, w_neg], 1))
-            stacked_neg = self.derived("stack_neg", layer, lambda: torch.cat([w_neg, w_pos], 1))
-            z_pos = layer(parts, stacked_pos, _pos(b))
-            z_neg = layer(parts, stacked_neg, _neg(b)) if self.beta else None
+            stacked_pos = self.derived(layer, lambda: torch.cat([_pos(w), _neg(w)], 1))
+            stacked_neg = self.derived(layer, lambda: torch.cat([_neg(w), _pos(w)], 1))
+
+            def parts_of(t: torch.Tensor) -> list[torch.Tensor]:
+                stacked = tie_stack(t, [t.detach().clamp(min=0), t.detach().clamp(max=0)])
+                parts = [layer(stacked, stacked_pos, _pos(b))]
+                return [*parts, layer(stacked, stacked_neg, _neg(b))] if self.beta else parts
+
         elif signed:
-            x_pos, x_neg = tie(x, x.detach().clamp(min=0)), tie(x, x.detach().clamp(max=0))
-            z_pos = layer(x_pos, w_pos, _pos(b)) + layer(x_neg, w_neg, None)
-            z_neg = layer(x_pos, w_neg, _neg(b)) + layer(x_neg, w_pos, None) if self.beta else None
+            w_pos = self.derived(layer, lambda: w.clamp(min=0))
+            w_neg = self.derived(layer, lambda: w.clamp(max=0))
+
+            def parts_of(t: torch.Tensor) -> list[torch.Tensor]:
+                t_pos, t_neg = tie(t, t.detach().clamp(min=0)), tie(t, t.detach().clamp(max=0))
+                parts = [layer(t_pos, w_pos, _pos(b)) + layer(t_neg, w_neg, None)]
+                if self.beta:
+                    parts.append(layer(t_pos, w_neg, _neg(b)) + layer(t_neg, w_pos, None))
+                return parts
+
         else:
-            tied = tie(x)
-            z_pos = layer(tied, w_pos, _pos(b))
-            z_neg = layer(tied, w_neg, _neg(b)) if self.beta else None
+            w_pos = self.derived(layer, lambda: w.clamp(min=0))
+            w_neg = self.derived(layer, lambda: w.clamp(max=0)) if self.beta else None
+
+            def parts_of(t: torch.Tensor) -> list[torch.Tensor]:
+                tied = tie(t)
+                parts = [layer(tied, w_pos, _pos(b))]
+                return [*parts, layer(tied, w_neg, _neg(b))] if self.beta else parts
+
         # z+ sums non-negative contributions, z- non-positive ones (also for signed inputs).
-        if z_neg is None:
-            return normalize(_output(layer, x), [z_pos], [self.alpha], self.eps, signs=[1])
-        if b is layer.bias:
-            # z = z+ + z-: the layer's output needs no extra pass (exact up to rounding).
-            value = z_pos.detach() + z_neg.detach()
-        else:
-            value = _output(layer, x)  # the zeroed bias is still part of the output
-        return normalize(value, [z_pos, z_neg], [self.alpha, -self.beta], self.eps, signs=[1, -1])
+        if not self.beta:
+            return self.normalized(layer, x, _output(layer, x), parts_of, [self.alpha], [1])
+        # z = z+ + z-: the layer's output needs no extra pass (exact up to rounding), unless
+        # the bias is zeroed and still part of the output.
+        value = _sum if b is layer.bias else _output(layer, x)
+        return self.normalized(layer, x, value, parts_of, [self.alpha, -self.beta], [1, -1])
 
 
 @register_rule("zplus")
@@ -365,19 +469,26 @@ class ZBox(LinearRule):
             # One (transposed) convolution over the stacked input [x, low, high] with the
             # stacked weights [w, -w+, -w-] instead of three: the input layer is the
             # full-resolution one, where every pass counts.
-            stacked = tie_stack(x, [x.detach(), low, high])
             weight = self.derived(
-                "stacked", layer, lambda: torch.cat([w, -w.clamp(min=0), -w.clamp(max=0)], dim=1)
+                layer, lambda: torch.cat([w, -w.clamp(min=0), -w.clamp(max=0)], dim=1)
             )
-            z = layer(stacked, weight, bias)
+
+            def parts_of(t: torch.Tensor) -> list[torch.Tensor]:
+                return [layer(tie_stack(t, [t.detach(), low, high]), weight, bias)]
+
         else:
             low, high = torch.broadcast_tensors(low, high)
-            z = (
-                layer(tie(x), w, bias)
-                - layer(tie(x, low), w.clamp(min=0), None)
-                - layer(tie(x, high), w.clamp(max=0), None)
-            )
-        return normalize(_output(layer, x), [z], [1.0], self.eps)
+            w_pos = self.derived(layer, lambda: _pos(w))
+            w_neg = self.derived(layer, lambda: _neg(w))
+
+            def parts_of(t: torch.Tensor) -> list[torch.Tensor]:
+                return [
+                    layer(tie(t), w, bias)
+                    - layer(tie(t, low), w_pos, None)
+                    - layer(tie(t, high), w_neg, None)
+                ]
+
+        return self.normalized(layer, x, _output(layer, x), parts_of, [1.0])
 
 
 def _stackable(layer: LinearOp, x: torch.Tensor) -> bool:
@@ -402,9 +513,11 @@ class _InputIndependent(LinearRule):
 
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         ones = torch.ones((), dtype=x.dtype, device=x.device)
-        weight = self.derived("transformed", layer, lambda: self.transform(layer.weight))
-        z = layer(tie(x, ones).contiguous(), weight, None)
-        return normalize(_output(layer, x), [z], [1.0], self.eps)
+        weight = self.derived(layer, lambda: self.transform(layer.weight))
+        return self.normalized(
+            layer, x, _output(layer, x), lambda t: [layer(tie(t, ones).contiguous(), weight, None)],
+            [1.0],
+        )  # fmt: skip
 
 
 @register_rule("wsquare")
@@ -490,29 +603,30 @@ class UnifiedRule(LinearRule):
 
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         w, b = layer.weight, layer.bias if self.include_bias else None
-        if self.theta0 == 0 and self.theta1 == 1:
-            source = tie(x)
-        else:
-            scaled = self.theta0 + self.theta1 * x.detach()
-            source = tie(x, scaled).contiguous()
         bias_scale = self.theta0 + self.theta1
-        parts, coefficients = [], []
-        for coefficient, factor, signed in (
-            (self.alpha, self.gamma1p, torch.clamp(w, min=0)),
-            (-self.beta, self.gamma1n, torch.clamp(w, max=0)),
-        ):
+        terms = []
+        for coefficient, factor in ((self.alpha, self.gamma1p), (-self.beta, self.gamma1n)):
             if coefficient == 0:
                 continue
-            weight = self._transform(w, signed, factor)
+            weight = self.derived(
+                layer, lambda f=factor, c=coefficient: self._transform(w, _signed_part(w, c), f)
+            )
             bias = None
             if b is not None:
-                signed_b = b.clamp(min=0) if coefficient > 0 else b.clamp(max=0)
-                bias = bias_scale * self._transform(b, signed_b, factor)
-            parts.append(layer(source, weight, bias))
-            coefficients.append(coefficient)
-        if not parts:
+                bias = bias_scale * self._transform(b, _signed_part(b, coefficient), factor)
+            terms.append((coefficient, weight, bias))
+        if not terms:
             raise ConfigError("unified rule with alpha = beta = 0 propagates nothing")
-        return normalize(_output(layer, x), parts, coefficients, self.eps)
+
+        def parts_of(t: torch.Tensor) -> list[torch.Tensor]:
+            if self.theta0 == 0 and self.theta1 == 1:
+                source = tie(t)
+            else:
+                source = tie(t, self.theta0 + self.theta1 * t.detach()).contiguous()
+            return [layer(source, weight, bias) for _, weight, bias in terms]
+
+        coefficients = [coefficient for coefficient, _, _ in terms]
+        return self.normalized(layer, x, _output(layer, x), parts_of, coefficients)
 
 
 # ----------------------------------------------------------------- every other operation
@@ -559,6 +673,23 @@ class Gradient(Rule):
         if op.linear is not None and args and not kwargs and len(args) == 1:
             return op.linear(args[0], op.linear.weight, op.linear.bias)
         return op(*args, **kwargs)
+
+
+@register_rule("winner_takes_all")
+class WinnerTakesAll(Rule):
+    """Max pooling: all relevance to each window's maximum (the pooling's gradient).
+
+    Equal to :class:`Gradient`, but keeps one byte per output for backward instead of the
+    input and a 64-bit index (adaptive pooling falls back to the plain gradient).
+    """
+
+    kinds = frozenset({"maxpool"})
+
+    def apply(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
+        settings = max_pool_settings(op.module, op.function, args, kwargs)
+        if settings is None:
+            return op(*args, **kwargs)
+        return winner_takes_all(args[0], settings)
 
 
 @register_rule("uniform_split")
