@@ -20,6 +20,7 @@ from relscope.attribution import (
     get_rule,
     list_rules,
 )
+from relscope.attribution import rules as rules_module
 from relscope.attribution.layers import Operation, linear_op
 from relscope.attribution.rules import RULES, LinearRule
 from relscope.errors import ConfigError
@@ -106,10 +107,17 @@ CASES = [
 ]  # fmt: skip
 
 
+@pytest.fixture(params=["keep", "recompute"])
+def denominators(request, monkeypatch):
+    """Both ways of getting denominators to backward: kept from forward, or recomputed."""
+    monkeypatch.setattr(rules_module, "RECOMPUTE_MACS", 0 if request.param == "keep" else 10**9)
+    return request.param
+
+
 @pytest.mark.parametrize("signs", ["nonnegative", "sparse", "signed", "mixed"])
 @pytest.mark.parametrize("layer_name", sorted(LAYERS))
 @pytest.mark.parametrize(("rule", "params", "build", "zero_bias"), CASES)
-def test_rule_equals_reference(rule, params, build, zero_bias, layer_name, signs):
+def test_rule_equals_reference(rule, params, build, zero_bias, layer_name, signs, denominators):
     layer, shape = LAYERS[layer_name]
     a = sample(shape, signs)
     r = out_relevance(layer, a)
@@ -121,7 +129,7 @@ def test_rule_equals_reference(rule, params, build, zero_bias, layer_name, signs
 
 @pytest.mark.parametrize("layer_name", sorted(LAYERS))
 @pytest.mark.parametrize("signs", ["nonnegative", "signed"])
-def test_zbox_equals_reference(layer_name, signs):
+def test_zbox_equals_reference(layer_name, signs, denominators):
     layer, shape = LAYERS[layer_name]
     a = sample(shape, signs)
     low = np.minimum(a, 0) - 0.5
