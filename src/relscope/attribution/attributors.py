@@ -133,7 +133,9 @@ class GradientBased(Attributor):
 
     def __init__(self, composite: Composite | str | None = None, **composite_params: Any) -> None:
         if composite is None and composite_params:
-            raise ConfigError("composite parameters need a composite")
+            raise ConfigError(
+                f"{sorted(composite_params)} are composite parameters, but no composite is given"
+            )
         self.composite = composite
         self._composite_params = composite_params
 
@@ -141,6 +143,10 @@ class GradientBased(Attributor):
         out = super().params()
         if isinstance(self.composite, Composite):
             out["composite"] = self.composite.name
+        out.update(
+            (k, v.tolist() if isinstance(v, torch.Tensor) and v.numel() <= 16 else v)
+            for k, v in self._composite_params.items()
+        )
         return out
 
     def backward(
