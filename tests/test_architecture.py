@@ -8,7 +8,7 @@ import pytest
 
 SOURCE = Path(__file__).parents[1] / "src" / "relscope"
 RANK = {"attribution": 0, "evaluation": 1, "analysis": 2, "data": 3, "app": 4, "cli": 5}
-SHARED = {"errors", "_version", "__init__", "__main__"}  # usable from every layer
+SHARED = {"errors", "_atomic", "_version", "__init__", "__main__"}  # usable from every layer
 FORBIDDEN = {"analysis": {"torch"}, "attribution": {"h5py", "yaml"}}
 
 

@@ -549,7 +549,7 @@ def test_smoothgrad_batch_size_does_not_change_results():
         (lambda: SmoothGrad(noise_level=math.nan), "noise_level"),
         (lambda: SmoothGrad(postprocess="sqrt"), "postprocess must be one of none, abs, square"),
         (lambda: SmoothGrad(batch_size=-1), "batch_size must be an integer >= 0"),
-        (lambda: SmoothGrad(generator=3), "generator must be a torch.Generator"),
+        (lambda: SmoothGrad(generator="3"), "generator must be a torch.Generator"),
         (lambda: IntegratedGradients(steps=0), "steps must be an integer >= 1"),
         (lambda: IntegratedGradients(method="simpson"), "method must be one of left, right"),
         (lambda: IntegratedGradients(method=["left"]), "method must be one of"),
@@ -590,7 +590,9 @@ def test_registry_names_and_parameters():
         "noise_level": 0.2,
         "postprocess": "abs",
         "batch_size": 8,
+        "generator": None,
     }
+    assert get_attributor("smoothgrad", generator=7).params()["generator"] == 7
     assert get_attributor("integrated_gradients", steps=4, method="riemann_left").method == "left"
     assert get_attributor("lrp", composite="epsilon_plus").params() == {"composite": "epsilon_plus"}
     assert get_attributor("guided_backprop").params() == {"composite": "guided_backprop"}

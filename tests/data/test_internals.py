@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relscope.data._atomic import atomic_path, atomic_write_text
+from relscope._atomic import atomic_path, atomic_write_text
 from relscope.data._h5 import open_h5, read_rows, reading, require_array
 from relscope.data._parts import PartStore
 from relscope.errors import ConfigError, FormatError

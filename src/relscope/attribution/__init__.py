@@ -1,10 +1,22 @@
-"""Attribution: rules, composites, canonizers and the LRP engine (PyTorch, no files).
+"""Attribution: rules, composites, canonizers, the LRP engine and the other attribution
+methods (PyTorch, no files).
 
 >>> from relscope.attribution import LRP, get_composite      # doctest: +SKIP
 >>> with get_composite("epsilon_plus_flat").context(model) as lrp:
 ...     output, relevance = lrp(x, target)
+>>> output, attribution = get_attributor("smoothgrad", n=16)(model, x, target)  # doctest: +SKIP
+
+The attributors ``Gradient``, ``GuidedBackprop`` and ``DeconvNet`` share their names with
+rules; import them from :mod:`relscope.attribution.gradients` or use ``get_attributor``.
 """
 
+from relscope.attribution.attributors import (
+    Attributor,
+    get_attributor,
+    list_attributors,
+    register_attributor,
+)
+from relscope.attribution.cam import GradCAM
 from relscope.attribution.canonizers import AttributeOverride, Canonizer, MergeBatchNorm
 from relscope.attribution.composites import (
     Composite,
@@ -19,8 +31,17 @@ from relscope.attribution.composites import (
     register_composite,
     segments,
 )
+from relscope.attribution.gradients import (
+    DeepTaylor,
+    InputXGradient,
+    IntegratedGradients,
+    LRPAttributor,
+    SmoothGrad,
+)
 from relscope.attribution.graph import Layer, TraceError, trace
 from relscope.attribution.lrp import LRP, Attribution, Diagnostics, NumericalError, attribute
+from relscope.attribution.patterns import PatternAttribution, PatternNet
+from relscope.attribution.perturbation import LIME, RISE, Occlusion
 from relscope.attribution.rules import (
     AlphaBeta,
     DeconvNet,
@@ -34,6 +55,7 @@ from relscope.attribution.rules import (
     Rule,
     UnifiedRule,
     UniformSplit,
+    WinnerTakesAll,
     WSquare,
     ZBox,
     ZPlus,
@@ -43,42 +65,58 @@ from relscope.attribution.rules import (
 )
 
 __all__ = [
+    "LIME",
     "LRP",
+    "RISE",
     "AlphaBeta",
     "AttributeOverride",
     "Attribution",
+    "Attributor",
     "Canonizer",
     "Composite",
     "DeconvNet",
+    "DeepTaylor",
     "Diagnostics",
     "Epsilon",
     "First",
     "Flat",
     "Gamma",
+    "GradCAM",
     "Gradient",
     "GuidedBackprop",
     "Index",
+    "InputXGradient",
+    "IntegratedGradients",
     "Kind",
+    "LRPAttributor",
     "Last",
     "Layer",
     "MergeBatchNorm",
     "Name",
     "Norm",
     "NumericalError",
+    "Occlusion",
     "Pass",
+    "PatternAttribution",
+    "PatternNet",
     "Predicate",
     "Rule",
+    "SmoothGrad",
     "TraceError",
     "UnifiedRule",
     "UniformSplit",
     "WSquare",
+    "WinnerTakesAll",
     "ZBox",
     "ZPlus",
     "attribute",
+    "get_attributor",
     "get_composite",
     "get_rule",
+    "list_attributors",
     "list_composites",
     "list_rules",
+    "register_attributor",
     "register_composite",
     "register_rule",
     "segments",

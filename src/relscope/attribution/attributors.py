@@ -28,9 +28,13 @@ __all__ = [
     "ATTRIBUTORS",
     "Attributor",
     "GradientBased",
+    "Seed",
     "check_inputs",
+    "check_seed",
     "chunks",
     "forward",
+    "generator_device",
+    "generator_for",
     "get_attributor",
     "list_attributors",
     "register_attributor",
@@ -200,6 +204,36 @@ class GradientBased(Attributor):
                 lrp = LRP(model, composite)
             self._lrp = (model, lrp)
         return self._lrp[1]
+
+
+Seed = torch.Generator | int | None
+
+
+def check_seed(generator: Any) -> Seed:
+    """A ``torch.Generator``, an int seed or ``None``, else a one-line error."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, int) and not isinstance(generator, bool):
+        return generator
+    kind = type(generator).__name__
+    raise ConfigError(f"generator must be a torch.Generator, an int seed or None, got {kind}")
+
+
+def generator_for(seed: Seed) -> torch.Generator | None:
+    """The generator for one call.
+
+    An int seed starts a fresh generator on every call, so that repeated calls agree; a
+    Generator object is advanced (a sequence of calls is reproducible as a whole).
+    """
+    if isinstance(seed, int):
+        return torch.Generator().manual_seed(seed)
+    return seed
+
+
+def generator_device(generator: torch.Generator | None) -> torch.device:
+    """Where random numbers are drawn: the generator's device (CPU without one), so that
+    results do not depend on the inputs' device."""
+    return generator.device if generator is not None else torch.device("cpu")
 
 
 def chunks(total: int, size: int) -> list[slice]:

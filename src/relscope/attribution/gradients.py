@@ -36,8 +36,10 @@ from torch import nn
 
 from relscope.attribution.attributors import (
     GradientBased,
+    check_seed,
     chunks,
     forward,
+    generator_for,
     register_attributor,
     target_weights,
 )
@@ -219,9 +221,10 @@ class SmoothGrad(GradientBased):
         Noisy copies of the batch stacked into one backward pass (0: all ``n`` at once).
         Memory grows with ``batch_size`` x batch; the result does not depend on it.
     generator:
-        Random generator for the noise (for reproducible results). Copy ``i`` uses the
-        ``i``-th draw ``torch.randn(inputs.shape, generator=generator)``, made on the
-        generator's device and moved to the inputs'.
+        Random generator for the noise, or an int seed (a fresh generator per call, so that
+        calls agree). Copy ``i`` uses the ``i``-th draw
+        ``torch.randn(inputs.shape, generator=generator)``, made on the generator's device
+        and moved to the inputs'.
     composite, composite_params:
         Replace the gradient by a composite's backward pass (see :class:`Gradient`).
     """
@@ -232,7 +235,7 @@ class SmoothGrad(GradientBased):
         noise_level: float = 0.1,
         postprocess: str = "none",
         batch_size: int = 8,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | int | None = None,
         composite: Composite | str | None = None,
         **composite_params: Any,
     ) -> None:
@@ -253,10 +256,8 @@ class SmoothGrad(GradientBased):
             )
         self.postprocess = postprocess
         self.batch_size = _integer("batch_size", batch_size, 0)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            kind = type(generator).__name__
-            raise ConfigError(f"generator must be a torch.Generator, got {kind}")
-        self._generator = generator
+        self._generator = check_seed(generator)
+        self.generator = generator if isinstance(generator, int) else None
 
     def attribute(self, model: nn.Module, inputs: torch.Tensor, target: Target) -> Attribution:
         """``(f(x), 1/n sum_i post(g(x + sigma e_i)))``."""
@@ -270,21 +271,22 @@ class SmoothGrad(GradientBased):
         spread = inputs.flatten(1).amax(1) - inputs.flatten(1).amin(1)
         sigma = (self.noise_level * spread).reshape(-1, *[1] * (inputs.ndim - 1))
         total = torch.zeros_like(inputs)
+        generator = generator_for(self._generator)
         for part in chunks(self.n, self.batch_size):
             copies = part.stop - part.start
-            noise = torch.stack([self._noise(inputs) for _ in range(copies)])
+            noise = torch.stack([_noise(inputs, generator) for _ in range(copies)])
             noisy = (inputs + sigma * noise).reshape(copies * inputs.shape[0], *inputs.shape[1:])
             total += post(_per_copy(gradient(noisy)[1], copies, inputs)).sum(0)
         return Attribution(output, total / self.n)
 
-    def _noise(self, inputs: torch.Tensor) -> torch.Tensor:
-        generator = self._generator
-        if generator is None:
-            return torch.randn(inputs.shape, dtype=inputs.dtype, device=inputs.device)
-        noise = torch.randn(
-            inputs.shape, generator=generator, dtype=inputs.dtype, device=generator.device
-        )
-        return noise.to(inputs.device)
+
+def _noise(inputs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    if generator is None:
+        return torch.randn(inputs.shape, dtype=inputs.dtype, device=inputs.device)
+    noise = torch.randn(
+        inputs.shape, generator=generator, dtype=inputs.dtype, device=generator.device
+    )
+    return noise.to(inputs.device)
 
 
 # ---------------------------------------------------------------- Integrated Gradients

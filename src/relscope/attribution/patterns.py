@@ -33,7 +33,6 @@ The backward starts from the target logit (``initial="logit"``, as in
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -41,6 +40,7 @@ from typing import Any, ClassVar, Self
 import torch
 from torch import nn
 
+from relscope._atomic import atomic_path
 from relscope.attribution.attributors import Attributor, chunks, register_attributor
 from relscope.attribution.composites import DEFAULT_RULES, Composite, Name
 from relscope.attribution.functions import pass_through
@@ -354,18 +354,8 @@ class _Patterns(Attributor):
         path = Path(path)
         if not path.parent.is_dir():
             raise PathError(f"{path}: the folder {path.parent} does not exist")
-        descriptor, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                torch.save(payload, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as temporary:
+            torch.save(payload, temporary)
 
     @classmethod
     def load(

@@ -46,8 +46,12 @@ from torch import nn
 
 from relscope.attribution.attributors import (
     Attributor,
+    Seed,
+    check_seed,
     chunks,
     forward,
+    generator_device,
+    generator_for,
     register_attributor,
     target_weights,
 )
@@ -67,7 +71,6 @@ __all__ = [
 Size = int | Sequence[int]
 Fill = float | str | torch.Tensor
 Segmentation = str | torch.Tensor | Callable[[torch.Tensor], Any]
-Seed = torch.Generator | int | None
 
 #: Spatial extent of the default window / superpixel: about an eighth of each dimension.
 _DEFAULT_PARTS = 8
@@ -151,27 +154,6 @@ def _fill_for(inputs: torch.Tensor, fill: Fill) -> torch.Tensor:
                 f"shape {tuple(inputs.shape)}"
             )
     return value.expand_as(inputs)
-
-
-def _check_generator(generator: Any) -> Seed:
-    if generator is None or isinstance(generator, torch.Generator):
-        return generator
-    if isinstance(generator, int) and not isinstance(generator, bool):
-        return generator
-    kind = type(generator).__name__
-    raise ConfigError(f"generator must be a torch.Generator, an int seed or None, got {kind}")
-
-
-def _generator_for(seed: Seed) -> torch.Generator | None:
-    # An int seed starts a fresh generator on every call, so that repeated calls agree;
-    # a Generator object is advanced (a sequence of calls is reproducible as a whole).
-    if isinstance(seed, int):
-        return torch.Generator().manual_seed(seed)
-    return seed
-
-
-def _device_of(generator: torch.Generator | None) -> torch.device:
-    return generator.device if generator is not None else torch.device("cpu")
 
 
 def _fill_params(params: dict[str, Any], fill: Fill) -> dict[str, Any]:
@@ -350,7 +332,7 @@ def lime_masks(
     from ``generator``, on the generator's device.
     """
     counts = torch.as_tensor(num_segments, dtype=torch.long).reshape(-1).cpu()
-    device = _device_of(generator)
+    device = generator_device(generator)
     width = int(counts.max())
     keep = torch.rand((len(counts), samples, width), generator=generator, device=device) < 0.5
     keep[:, 0] = True
@@ -478,7 +460,7 @@ class LIME(Attributor):
         self.slic_options = dict(slic_options or {})
         self.alpha = _number("alpha", alpha, positive=False)
         self.batch_size = _integer("batch_size", batch_size, 0)
-        self._generator = _check_generator(generator)
+        self._generator = check_seed(generator)
         # An int seed is a plain parameter (it rebuilds the attributor); a Generator is state.
         self.generator = generator if isinstance(generator, int) else None
 
@@ -543,7 +525,7 @@ class LIME(Attributor):
         labels, counts = self.segments(inputs)
         output, weights, _ = _target(model, inputs, target)
         fill = _fill_for(inputs, self.fill)
-        keep = lime_masks(self.samples, counts, _generator_for(self._generator)).to(device)
+        keep = lime_masks(self.samples, counts, generator_for(self._generator)).to(device)
         flat_labels = labels.flatten(1)
         scores = torch.zeros(batch, self.samples, dtype=output.dtype, device=device)
         for part in chunks(self.samples * batch, self.batch_size):
@@ -606,7 +588,7 @@ def _rise_draw(
     generator: torch.Generator | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The random part of RISE's masks: binary grids and per-dimension shifts."""
-    device = _device_of(generator)
+    device = generator_device(generator)
     grids = torch.rand((count, *cells), generator=generator, device=device) < probability
     shifts = torch.stack(
         [torch.randint(0, c, (count,), generator=generator, device=device) for c in cell], 1
@@ -727,7 +709,7 @@ class RISE(Attributor):
         self.cells = _size("cells", cells)
         self.probability = _probability(probability)
         self.batch_size = _integer("batch_size", batch_size, 0)
-        self._generator = _check_generator(generator)
+        self._generator = check_seed(generator)
         # An int seed is a plain parameter (it rebuilds the attributor); a Generator is state.
         self.generator = generator if isinstance(generator, int) else None
 
@@ -741,7 +723,7 @@ class RISE(Attributor):
         # Only the small grids and shifts are kept for all masks; the full-size masks are
         # made per chunk, so memory is bounded by batch_size, not by the number of masks.
         grids, shifts = _rise_draw(
-            self.masks, cells, cell, self.probability, _generator_for(self._generator)
+            self.masks, cells, cell, self.probability, generator_for(self._generator)
         )
         total = torch.zeros(batch, math.prod(spatial), dtype=output.dtype, device=device)
         for part in chunks(self.masks * batch, self.batch_size):

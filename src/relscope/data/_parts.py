@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote
 
 import h5py
 
-from relscope.data._atomic import atomic_path, atomic_write_text, fsync_directory
+from relscope._atomic import atomic_path, atomic_write_text, fsync_directory
 from relscope.errors import ConfigError, FormatError
 
 __all__ = ["PartStore"]

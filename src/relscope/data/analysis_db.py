@@ -34,8 +34,8 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 
+from relscope._atomic import atomic_path
 from relscope._version import __version__
-from relscope.data._atomic import atomic_path
 from relscope.data._h5 import describe, open_h5, read_all, reading, require_array, require_group
 from relscope.data._parts import PartStore
 from relscope.errors import ConfigError, FormatError

@@ -32,8 +32,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from relscope._atomic import atomic_path, atomic_write_text
 from relscope._version import __version__
-from relscope.data._atomic import atomic_path, atomic_write_text
 from relscope.data._h5 import describe, open_h5, read_rows, reading, require_array
 from relscope.data._parts import PartStore
 from relscope.errors import ConfigError, FormatError

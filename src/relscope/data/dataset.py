@@ -38,7 +38,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from relscope.data._atomic import atomic_path
+from relscope._atomic import atomic_path
 from relscope.data._h5 import (
     describe,
     open_h5,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from relscope.data._atomic import atomic_write_text
+from relscope._atomic import atomic_write_text
 from relscope.errors import FormatError
 
 __all__ = ["Label", "LabelMap", "load_label_map", "save_label_map"]

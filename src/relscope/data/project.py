@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
-from relscope.data._atomic import atomic_write_text
+from relscope._atomic import atomic_write_text
 from relscope.data.dataset import DATASET_KINDS, DOWN_SAMPLING_METHODS, UP_SAMPLING_METHODS
 from relscope.errors import FormatError, PathError, RelscopeWarning
 
