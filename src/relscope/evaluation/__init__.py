@@ -15,6 +15,7 @@ from relscope.evaluation.ablation import (
     ablate,
     relevance_guided_ablation,
 )
+from relscope.evaluation.compare import Comparison, compare
 from relscope.evaluation.diagnostics import DiagnosticsReport, diagnose
 from relscope.evaluation.perturbation import (
     Fill,
@@ -26,12 +27,14 @@ from relscope.evaluation.perturbation import (
 __all__ = [
     "Ablation",
     "Channels",
+    "Comparison",
     "DiagnosticsReport",
     "Fill",
     "GuidedAblation",
     "PerturbationCurve",
     "TargetSpec",
     "ablate",
+    "compare",
     "diagnose",
     "perturbation_curve",
     "relevance_guided_ablation",
