@@ -1,10 +1,11 @@
-"""Max pooling whose backward keeps one byte per output instead of the input and an index.
+"""Max pooling whose backward keeps two bytes per output instead of the input and an index.
 
 Autograd's max pooling keeps its input and a 64-bit index per output until backward. The
-winner-takes-all backward needs neither: the winner's position *within its window* (one
-byte for windows of up to 127 elements) and the input's shape are enough. For VGG-16 that
-frees the activation before every pooling layer (a quarter of all activations) and shrinks
-the indices eightfold; the gradient it computes is autograd's, bit for bit.
+winner-takes-all backward needs neither: the winner's offset from its window's origin
+(16 bits for any window spanning fewer than 32767 flattened input positions) and the
+input's shape are enough. For VGG-16 that frees the activation before every pooling layer
+(a quarter of all activations) and shrinks the indices fourfold; the gradient it computes
+is autograd's, bit for bit.
 """
 
 from __future__ import annotations
@@ -73,8 +74,6 @@ def max_pool_settings(
     settings = {name: _tuple(raw[name], dims) for name in _NAMES[:4]}
     settings["ceil_mode"] = bool(raw["ceil_mode"])
     settings["dims"] = dims
-    if math.prod(settings["kernel_size"]) > 2**15 - 1:
-        return None
     return settings
 
 
@@ -106,46 +105,42 @@ class _WinnerTakesAll(torch.autograd.Function):
         return out.reshape(shape), None
 
 
-def _offsets(settings: dict[str, Any], output_shape: tuple[int, ...], device) -> list:
-    """Per spatial axis: the first input coordinate of each output's window, broadcastable."""
+def _base(settings: dict[str, Any], output_shape, spatial, device) -> torch.Tensor:
+    """Flat input index of each output's window origin (may be negative with padding)."""
     dims = settings["dims"]
-    starts = []
+    base = torch.zeros((1,) * dims, dtype=torch.long, device=device)
     for axis in range(dims):
         size = output_shape[axis]
         start = torch.arange(size, device=device) * settings["stride"][axis]
         start = start - settings["padding"][axis]
-        starts.append(start.reshape([size if a == axis else 1 for a in range(dims)]))
-    return starts
+        base = base * spatial[axis] + start.reshape([-1 if a == axis else 1 for a in range(dims)])
+    return base
+
+
+def _offset_dtype(settings: dict[str, Any], spatial: tuple[int, ...]) -> torch.dtype:
+    # The largest offset of a window element from the window's origin, as a flat index.
+    inner, largest = 1, 0
+    for axis in reversed(range(settings["dims"])):
+        largest += (settings["kernel_size"][axis] - 1) * settings["dilation"][axis] * inner
+        inner *= spatial[axis]
+    for dtype in (torch.int16, torch.int32):
+        if largest <= torch.iinfo(dtype).max:
+            return dtype
+    return torch.long
 
 
 def _local(index: torch.Tensor, spatial: tuple[int, ...], settings: dict[str, Any]):
-    """Flat input index -> the winner's position inside its window (row-major)."""
+    """Flat input index -> its offset from the window's origin (two passes, small dtype)."""
     dims = settings["dims"]
-    starts = _offsets(settings, tuple(index.shape[-dims:]), index.device)
-    local = torch.zeros_like(index)
-    rest = index
-    for axis in reversed(range(dims)):
-        coordinate = rest % spatial[axis]
-        rest = rest // spatial[axis]
-        step = (coordinate - starts[axis]) // settings["dilation"][axis]
-        local += step * math.prod(settings["kernel_size"][axis + 1 :])
-    small = torch.int8 if math.prod(settings["kernel_size"]) <= 127 else torch.int16
-    return local.to(small)
+    base = _base(settings, tuple(index.shape[-dims:]), spatial, index.device)
+    return index.sub_(base).to(_offset_dtype(settings, spatial))
 
 
 def _global(local: torch.Tensor, spatial: tuple[int, ...], settings: dict[str, Any]):
     """The inverse of :func:`_local`: flat input indices (int64)."""
     dims = settings["dims"]
-    starts = _offsets(settings, tuple(local.shape[-dims:]), local.device)
-    rest = local.long()
-    index = torch.zeros_like(rest)
-    for axis in range(dims):
-        inner = math.prod(settings["kernel_size"][axis + 1 :])
-        step = rest // inner
-        rest = rest - step * inner
-        coordinate = starts[axis] + step * settings["dilation"][axis]
-        index = index * spatial[axis] + coordinate
-    return index
+    base = _base(settings, tuple(local.shape[-dims:]), spatial, local.device)
+    return local.long().add_(base)
 
 
 def winner_takes_all(x: torch.Tensor, settings: dict[str, Any]) -> torch.Tensor:

@@ -679,7 +679,7 @@ class Gradient(Rule):
 class WinnerTakesAll(Rule):
     """Max pooling: all relevance to each window's maximum (the pooling's gradient).
 
-    Equal to :class:`Gradient`, but keeps one byte per output for backward instead of the
+    Equal to :class:`Gradient`, but keeps two bytes per output for backward instead of the
     input and a 64-bit index (adaptive pooling falls back to the plain gradient).
     """
 
