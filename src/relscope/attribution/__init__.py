@@ -1,10 +1,14 @@
 """Attribution: rules, composites, canonizers, the LRP engine and the other attribution
 methods (PyTorch, no files).
 
->>> from relscope.attribution import LRP, get_composite      # doctest: +SKIP
+>>> import torch
+>>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+>>> x = torch.randn(5, 4)
 >>> with get_composite("epsilon_plus_flat").context(model) as lrp:
-...     output, relevance = lrp(x, target)
->>> output, attribution = get_attributor("smoothgrad", n=16)(model, x, target)  # doctest: +SKIP
+...     output, relevance = lrp(x)  # explains the predicted class
+>>> relevance.shape
+torch.Size([5, 4])
+>>> output, attribution = get_attributor("smoothgrad", n=16)(model, x, target=0)
 
 The attributors ``Gradient``, ``GuidedBackprop`` and ``DeconvNet`` share their names with
 rules; import them from :mod:`relscope.attribution.gradients` or use ``get_attributor``.
