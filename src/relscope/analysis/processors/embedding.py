@@ -1,0 +1,163 @@
+"""Low-dimensional embeddings: spectral (eigenpairs of a Laplacian), PCA and t-SNE.
+
+:class:`SpectralEmbedding` returns ``{"eigenvalues": (k,), "eigenvectors": (N, k)}``; the
+other embeddings, and the clusterings, accept either an array ``(N, D)`` or such a dict
+(they then use its eigenvectors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+from sklearn import decomposition, manifold
+
+from relscope.analysis.params import Param
+from relscope.analysis.pipeline import Processor, register_processor
+from relscope.errors import ConfigError
+
+__all__ = ["PCA", "TSNE", "SpectralEmbedding", "embedding_features"]
+
+
+def embedding_features(processor: Processor, data: Any) -> np.ndarray:
+    """Features ``(N, D)`` of ``data``: an array, or the eigenvectors of a spectral embedding."""
+    if isinstance(data, Mapping):
+        if "eigenvectors" not in data:
+            raise ConfigError(
+                f"{type(processor).__name__}: expected an array or a spectral embedding with "
+                f"'eigenvectors', found keys {sorted(map(str, data))}"
+            )
+        data = data["eigenvectors"]
+    array = np.asarray(data, dtype=np.float64)
+    if array.ndim < 2:
+        raise ConfigError(
+            f"{type(processor).__name__}: expected features (N, D), found shape {array.shape}"
+        )
+    return array.reshape(array.shape[0], -1)
+
+
+def _fix_signs(vectors: np.ndarray) -> np.ndarray:
+    # Eigenvectors are defined up to sign; make the largest-magnitude entry positive so
+    # that results are reproducible across solvers and runs.
+    picks = np.abs(vectors).argmax(axis=0)
+    signs = np.sign(vectors[picks, np.arange(vectors.shape[1])])
+    signs[signs == 0] = 1.0
+    return vectors * signs
+
+
+@register_processor("spectral-embedding")
+class SpectralEmbedding(Processor):
+    """The smallest ``n_eigval`` eigenpairs of a symmetric normalized Laplacian ``L``.
+
+    The input is the (sparse) output of ``laplacian-sym``; eigenvalues come in ascending
+    order, eigenvectors as columns, both in the returned dict. At most ``N`` pairs exist.
+
+    Notes
+    -----
+    The eigenvalues of ``L`` lie in ``[0, 2]``, so the smallest pairs of ``L`` are the
+    largest algebraic ones of ``2 I - L`` (eigenvalues in ``[0, 2]`` too). Lanczos
+    (``eigsh(..., which='LA')``) finds those with matrix-vector products only, unlike
+    shift-invert at ``sigma=0``, which must factorize the (singular) ``L`` and fills in at
+    large ``N``, and converges far better than ``which='SM'``. Graphs with at most
+    ``dense_max`` nodes, or asking for nearly all pairs, use a dense ``eigh`` instead.
+    """
+
+    version: ClassVar[int] = 1
+
+    n_eigval = Param(int, 32, "Number of eigenpairs (smallest eigenvalues) to compute.")
+    dense_max = Param(int, 512, "Largest N solved with a dense eigendecomposition.")
+    tol = Param(float, 1e-8, "Relative accuracy of the iterative solver (0: machine precision).")
+    max_iter = Param((int, type(None)), None, "Iteration limit of eigsh; None: its default.")
+    seed = Param(int, 0, "Seed of the solver's starting vector.")
+
+    def function(self, data: Any) -> dict[str, np.ndarray]:
+        if self.n_eigval < 1:
+            raise ConfigError(
+                f"SpectralEmbedding: n_eigval must be positive, found {self.n_eigval}"
+            )
+        laplacian = sp.csr_matrix(data, dtype=np.float64)
+        n = laplacian.shape[0]
+        if n != laplacian.shape[1] or n == 0:
+            raise ConfigError(
+                f"SpectralEmbedding: expected a square Laplacian, found shape {laplacian.shape}"
+            )
+        k = min(self.n_eigval, n)
+        # eigsh needs k < N; near-complete spectra are cheaper densely anyway.
+        if n <= self.dense_max or k >= n - 1:
+            values, vectors = np.linalg.eigh(laplacian.toarray())
+            values, vectors = values[:k], vectors[:, :k]
+        else:
+            shifted = 2.0 * sp.identity(n, format="csr") - laplacian
+            start = np.random.default_rng(self.seed).standard_normal(n)
+            try:
+                values, vectors = eigsh(
+                    shifted, k=k, which="LA", tol=self.tol, maxiter=self.max_iter, v0=start
+                )
+            except ArpackNoConvergence as error:
+                raise ConfigError(
+                    f"SpectralEmbedding: eigsh did not converge for {k} pairs of {n} nodes "
+                    f"({len(error.eigenvalues)} converged); raise max_iter or tol"
+                ) from None
+            values = 2.0 - values
+            order = np.argsort(values, kind="stable")
+            values, vectors = values[order], vectors[:, order]
+        # Round-off may put the zero eigenvalues slightly below 0; L is positive semidefinite.
+        values = np.clip(values, 0.0, 2.0)
+        return {"eigenvalues": values, "eigenvectors": _fix_signs(vectors)}
+
+
+@register_processor("pca")
+class PCA(Processor):
+    """Principal component analysis (scikit-learn): ``(N, D) -> (N, n_components)``."""
+
+    version: ClassVar[int] = 1
+
+    n_components = Param(int, 2, "Number of principal components.")
+    whiten = Param(bool, False, "Scale the components to unit variance.")
+    seed = Param(int, 0, "Seed of the randomized solver (used for large inputs).")
+
+    def function(self, data: Any) -> np.ndarray:
+        features = embedding_features(self, data)
+        if not 1 <= self.n_components <= min(features.shape):
+            raise ConfigError(
+                f"PCA: n_components must be between 1 and min(N, D) = {min(features.shape)}, "
+                f"found {self.n_components}"
+            )
+        model = decomposition.PCA(
+            n_components=self.n_components, whiten=self.whiten, random_state=self.seed
+        )
+        return _fix_signs(model.fit_transform(features))
+
+
+@register_processor("tsne")
+class TSNE(Processor):
+    """t-SNE (scikit-learn, Barnes-Hut): ``(N, D) -> (N, n_components)``, seeded."""
+
+    version: ClassVar[int] = 1
+
+    n_components = Param(int, 2, "Embedding dimension (Barnes-Hut supports at most 3).")
+    perplexity = Param(float, 30.0, "Effective number of neighbours; must be below N.")
+    max_iter = Param(int, 1000, "Number of optimization iterations.")
+    init = Param(str, "pca", "Initialization: 'pca' or 'random'.")
+    seed = Param(int, 0, "Random seed.")
+
+    def function(self, data: Any) -> np.ndarray:
+        features = embedding_features(self, data)
+        if not 0 < self.perplexity < features.shape[0]:
+            raise ConfigError(
+                f"TSNE: perplexity must be positive and below N = {features.shape[0]}, "
+                f"found {self.perplexity}"
+            )
+        if self.init not in ("pca", "random"):
+            raise ConfigError(f"TSNE: init must be 'pca' or 'random', found {self.init!r}")
+        model = manifold.TSNE(
+            n_components=self.n_components,
+            perplexity=self.perplexity,
+            max_iter=self.max_iter,
+            init=self.init,
+            random_state=self.seed,
+        )
+        return model.fit_transform(features)

@@ -1,0 +1,115 @@
+"""Spectral embedding against a dense eigendecomposition; PCA and t-SNE against sklearn/SVD."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn import manifold
+
+from relscope.analysis import DirectoryStorage
+from relscope.analysis.processors import (
+    PCA,
+    TSNE,
+    KMeans,
+    KNNGraph,
+    SpectralEmbedding,
+    SymmetricLaplacian,
+)
+from relscope.errors import ConfigError
+
+
+def random_geometric_laplacian(n, radius, seed):
+    """Symmetric normalized Laplacian of a random geometric graph, sparse and dense."""
+    points = np.random.default_rng(seed).random((n, 2))
+    distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    weights = ((distances < radius) & ~np.eye(n, dtype=bool)).astype(float)
+    degree = weights.sum(axis=1)
+    inv_sqrt = np.where(degree > 0, 1 / np.sqrt(np.maximum(degree, 1)), 0.0)
+    dense = np.diag((degree > 0).astype(float)) - inv_sqrt[:, None] * weights * inv_sqrt
+    return sp.csr_matrix(dense), dense
+
+
+def test_defaults():
+    assert SpectralEmbedding().n_eigval == 32
+    assert (PCA().n_components, TSNE().seed, TSNE().perplexity) == (2, 0, 30.0)
+
+
+@pytest.mark.parametrize(("n", "radius", "seed"), [(300, 0.2, 0), (250, 0.25, 1)])
+@pytest.mark.parametrize("dense_max", [0, 10_000])
+def test_spectral_eigenpairs_match_dense_eigh(n, radius, seed, dense_max):
+    laplacian, dense = random_geometric_laplacian(n, radius, seed)
+    result = SpectralEmbedding(n_eigval=12, dense_max=dense_max)(laplacian)
+    values, vectors = result["eigenvalues"], result["eigenvectors"]
+    assert values.shape == (12,) and vectors.shape == (n, 12)
+    expected = np.linalg.eigh(dense)[0][:12]
+    np.testing.assert_allclose(values, expected, atol=1e-7)
+    assert (np.diff(values) >= 0).all()
+    # Eigenpairs of L: small residuals and orthonormal vectors.
+    np.testing.assert_allclose(dense @ vectors, vectors * values, atol=1e-5)
+    np.testing.assert_allclose(vectors.T @ vectors, np.eye(12), atol=1e-6)
+    # Signs are fixed: the largest-magnitude entry of every vector is positive.
+    assert (vectors[np.abs(vectors).argmax(axis=0), np.arange(12)] > 0).all()
+
+
+def test_spectral_defaults_on_a_knn_graph_with_two_components():
+    rng = np.random.default_rng(2)
+    points = np.concatenate([rng.normal(0, 0.1, (60, 2)), rng.normal(10, 0.1, (60, 2))])
+    laplacian = SymmetricLaplacian()(KNNGraph()(points))
+    result = SpectralEmbedding(dense_max=0)(laplacian)
+    values = result["eigenvalues"]
+    assert values.shape == (32,)
+    np.testing.assert_allclose(values[:2], 0.0, atol=1e-8)
+    assert values[2] > 1e-3
+    np.testing.assert_allclose(values, np.linalg.eigh(laplacian.toarray())[0][:32], atol=1e-7)
+
+
+def test_spectral_handles_isolated_nodes_and_small_graphs():
+    laplacian, dense = random_geometric_laplacian(20, 0.05, 3)
+    result = SpectralEmbedding()(laplacian)  # fewer nodes than pairs: all 20 pairs
+    assert result["eigenvalues"].shape == (20,)
+    assert np.isfinite(result["eigenvectors"]).all()
+    np.testing.assert_allclose(result["eigenvalues"], np.linalg.eigh(dense)[0], atol=1e-10)
+    with pytest.raises(ConfigError, match="square Laplacian"):
+        SpectralEmbedding()(sp.csr_matrix(np.ones((2, 3))))
+    with pytest.raises(ConfigError, match="n_eigval must be positive"):
+        SpectralEmbedding(n_eigval=0)(laplacian)
+
+
+def test_pca_against_svd():
+    rng = np.random.default_rng(4)
+    data = rng.standard_normal((50, 6)) @ rng.standard_normal((6, 6))
+    out = PCA(n_components=3)(data)
+    centered = data - data.mean(axis=0)
+    u, s, _ = np.linalg.svd(centered, full_matrices=False)
+    expected = u[:, :3] * s[:3]
+    np.testing.assert_allclose(np.abs(out), np.abs(expected), atol=1e-8)
+    # A spectral embedding dict is accepted and its eigenvectors are used.
+    np.testing.assert_allclose(PCA(n_components=3)({"eigenvectors": data}), out)
+    with pytest.raises(ConfigError, match="n_components must be between 1 and"):
+        PCA(n_components=7)(data)
+
+
+def test_tsne_equals_a_direct_seeded_sklearn_call():
+    rng = np.random.default_rng(5)
+    data = rng.standard_normal((40, 5))
+    out = TSNE(perplexity=10.0, max_iter=250, seed=3)(data)
+    expected = manifold.TSNE(
+        n_components=2, perplexity=10.0, max_iter=250, init="pca", random_state=3
+    ).fit_transform(data)
+    np.testing.assert_allclose(out, expected)
+    np.testing.assert_array_equal(out, TSNE(perplexity=10.0, max_iter=250, seed=3)(data))
+    with pytest.raises(ConfigError, match="perplexity must be positive and below N = 20"):
+        TSNE()(np.zeros((20, 2)))
+
+
+def test_spectral_embedding_and_kmeans_results_are_cacheable(tmp_path):
+    laplacian, _ = random_geometric_laplacian(60, 0.3, 6)
+    storage = DirectoryStorage(tmp_path)
+    first = SpectralEmbedding(n_eigval=4, io=storage)(laplacian)
+    again = SpectralEmbedding(n_eigval=4, io=storage)(laplacian)
+    assert len(storage) == 1
+    np.testing.assert_array_equal(again["eigenvalues"], first["eigenvalues"])
+    np.testing.assert_array_equal(again["eigenvectors"], first["eigenvectors"])
+    labels = KMeans(n_clusters=(2, 3), io=storage)(first)
+    cached = KMeans(n_clusters=(2, 3), io=storage)(first)
+    assert sorted(cached) == [2, 3]
+    np.testing.assert_array_equal(cached[3], labels[3])
