@@ -197,6 +197,18 @@ def assert_same(got, expected):
         assert got == expected
 
 
+def test_sparse_matrices_round_trip_as_csr(storage):
+    sparse = pytest.importorskip("scipy.sparse")
+    matrix = sparse.random(40, 30, density=0.1, format="coo", random_state=0)
+    storage.store("graph", {"graph": matrix, "degrees": np.arange(3)})
+    loaded = storage.load("graph")["graph"]
+    assert sparse.issparse(loaded)
+    assert loaded.format == "csr"
+    assert loaded.shape == (40, 30)
+    assert (loaded != matrix.tocsr()).nnz == 0
+    assert content_hash(loaded) == content_hash(matrix)
+
+
 def test_unsupported_values_are_refused_before_writing(storage):
     with pytest.raises(FormatError, match=r"\[1\]: expected numpy arrays .* found object"):
         storage.store("k", (1, object()))

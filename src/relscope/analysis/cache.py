@@ -8,7 +8,8 @@ Supported values
 ----------------
 numpy arrays of kind bool, signed/unsigned integer, float or complex (stored in native byte
 order); numpy scalars of those kinds; Python ``bool``, ``int``, ``float``, ``str`` and
-``None``; and tuples, lists and dicts (keys ``str`` or ``int``) nesting any of these. Other
+``None``; scipy.sparse matrices (read back as CSR); and tuples, lists and dicts (keys ``str``
+or ``int``) nesting any of these. Other
 values raise :class:`~relscope.errors.FormatError` before anything is written.
 
 Reliability
@@ -168,6 +169,13 @@ def _encode(value: Any, arrays: list[np.ndarray], where: str) -> Any:
         return {"t": kind, "i": len(arrays) - 1}
     if value is None or isinstance(value, bool | int | float | str):
         return {"t": "py", "v": value}
+    sparse = sys.modules.get("scipy.sparse")
+    if sparse is not None and sparse.issparse(value):
+        # Kept as CSR parts (data, indices, indptr) plus the shape, and read back as a
+        # csr_matrix: kNN graphs and Laplacians are sparse all the way through.
+        matrix = sparse.csr_matrix(value)
+        parts = [matrix.data, matrix.indices, matrix.indptr, np.asarray(matrix.shape)]
+        return {"t": "csr", "items": [_encode(p, arrays, f"{where}.csr") for p in parts]}
     if isinstance(value, tuple | list):
         kind = "tuple" if isinstance(value, tuple) else "list"
         items = [_encode(item, arrays, f"{where}[{i}]") for i, item in enumerate(value)]
@@ -186,7 +194,8 @@ def _unsupported(where: str, found: str) -> FormatError:
     return FormatError(
         "<cache>",
         where or "/",
-        "numpy arrays (bool/int/float/complex), scalars, str, None, or tuples/lists/dicts of them",
+        "numpy arrays (bool/int/float/complex), scipy.sparse matrices, scalars, str, None, "
+        "or tuples/lists/dicts of them",
         found,
     )
 
@@ -205,6 +214,11 @@ def _decode(node: Any, arrays: list[np.ndarray]) -> Any:
         return [_decode(item, arrays) for item in node["items"]]
     if kind == "dict":
         return {key: _decode(item, arrays) for key, item in node["items"]}
+    if kind == "csr":
+        from scipy.sparse import csr_matrix
+
+        data, indices, indptr, shape = (_decode(item, arrays) for item in node["items"])
+        return csr_matrix((data, indices, indptr), shape=tuple(int(n) for n in shape))
     raise ValueError(f"unknown node type {kind!r}")
 
 
