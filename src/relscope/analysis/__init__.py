@@ -41,9 +41,18 @@ from relscope.analysis.pipeline import (
     get_processor,
     register_processor,
 )
+from relscope.analysis.scores import eigengap, rank_categories, separability
+from relscope.analysis.spray import (
+    CategoryResult,
+    SpRAy,
+    analyze_category,
+    load_spray_config,
+    spray_config,
+)
 
 __all__ = [
     "MISSING",
+    "CategoryResult",
     "Configurable",
     "DirectoryStorage",
     "FunctionProcessor",
@@ -54,12 +63,19 @@ __all__ = [
     "Processor",
     "Sequential",
     "Shaper",
+    "SpRAy",
     "Storage",
     "Task",
+    "analyze_category",
     "as_processor",
     "cache_key",
     "content_hash",
+    "eigengap",
     "get_processor",
+    "load_spray_config",
     "open_storage",
+    "rank_categories",
     "register_processor",
+    "separability",
+    "spray_config",
 ]
