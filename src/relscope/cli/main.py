@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from relscope._version import __version__
-from relscope.cli import demo, project
+from relscope.cli import analyze, demo, project
 
 app = typer.Typer(
     name="relscope",
@@ -33,6 +33,7 @@ def _root(
 
 
 project.register(app)
+analyze.register(app)
 demo.register(app)
 
 

@@ -1,0 +1,209 @@
+"""``relscope analyze``: SpRAy over the categories of an attribution database."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from relscope.analysis import (
+    CategoryResult,
+    SpRAy,
+    analyze_category,
+    load_spray_config,
+    rank_categories,
+    spray_config,
+)
+from relscope.cli._common import console, user_errors
+from relscope.data.analysis_db import (
+    AnalysisDatabase,
+    AnalysisWriter,
+    CategoryAnalysis,
+    Clustering,
+    Embedding,
+)
+from relscope.data.attribution_db import AttributionDatabase
+from relscope.errors import ConfigError, PathError
+
+EXAMPLES = """
+[bold]Examples[/bold]
+
+  relscope analyze demo/attribution.h5 --out demo/analysis.h5
+  relscope analyze a.h5 --out analysis.h5 --categories 0,3 --jobs 2
+  relscope analyze a.h5 --out analysis.h5 --pipeline my-spray.yaml --name spray-pca
+
+A category is a class: the samples labelled with it (any of the labels, for multi-label
+data). Completed categories are kept when a run is interrupted; the same command resumes.
+"""
+
+
+def category_members(labels: np.ndarray) -> dict[int, np.ndarray]:
+    """Row positions of every class present in ``labels`` (int ``N`` or bool ``N x K``)."""
+    if labels.ndim == 2:
+        present = [k for k in range(labels.shape[1]) if labels[:, k].any()]
+        return {k: np.flatnonzero(labels[:, k]) for k in present}
+    return {int(k): np.flatnonzero(labels == k) for k in np.unique(labels)}
+
+
+def category_name(label: int) -> str:
+    """The analysis database's key of a class (ViRelAy's ``%08d`` of the class index)."""
+    return f"{label:08d}"
+
+
+def _pipeline_text(pipeline: str) -> str:
+    if pipeline == "spray":
+        return spray_config(SpRAy())
+    path = Path(pipeline)
+    if not path.is_file():
+        raise PathError(f"{pipeline}: no such pipeline configuration (or use 'spray')")
+    text = path.read_text(encoding="utf-8")
+    load_spray_config(text)  # refuse a broken configuration before any work
+    return text
+
+
+def _run(path: str, rows: np.ndarray, config: str) -> CategoryResult:
+    """One category, in a worker process: read its attributions and run the pipeline."""
+    with AttributionDatabase(path) as database:
+        attributions = database.read(database.indices[rows])[0]
+    return analyze_category(np.asarray(attributions), load_spray_config(config))
+
+
+def _record(name: str, index: np.ndarray, label: int, result: CategoryResult) -> CategoryAnalysis:
+    embeddings = {"spectral": Embedding("spectral", result.embeddings["spectral"],
+                                        eigenvalue=result.eigenvalues)}  # fmt: skip
+    for key, data in result.embeddings.items():
+        if key != "spectral":
+            embeddings[key] = Embedding(key, data, base="spectral")
+    clusterings = {
+        key: Clustering(key, labels, embedding="spectral", k=result.k.get(key))
+        for key, labels in result.clusterings.items()
+    }
+    return CategoryAnalysis(
+        name, index, embeddings, clusterings, dict(result.scores), attrs={"label_index": label}
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``relscope analyze`` to ``app``."""
+
+    @app.command("analyze", epilog=EXAMPLES)
+    @user_errors
+    def analyze(
+        attribution: Path = typer.Argument(..., help="Attribution database (HDF5)."),
+        out: Path = typer.Option(..., "--out", help="Analysis database to write or extend."),
+        categories: str = typer.Option(
+            "", "--categories", help="Comma-separated class indices (default: every class)."
+        ),
+        pipeline: str = typer.Option(
+            "spray", "--pipeline", help="'spray' (defaults) or a YAML pipeline configuration."
+        ),
+        name: str = typer.Option("spray", "--name", help="Name of the analysis in the file."),
+        jobs: int = typer.Option(1, "--jobs", min=1, help="Categories analysed in parallel."),
+    ) -> None:
+        """Run SpRAy per category and rank the categories by their tau score."""
+        config = _pipeline_text(pipeline)
+        with AttributionDatabase(attribution) as database:
+            members = category_members(np.asarray(database.labels()))
+            indices = database.indices
+        wanted = _wanted(categories, members)
+        skipped: dict[str, tuple[int, str]] = {}
+        earlier = _finished(out, name, config)
+        with AnalysisWriter(
+            out, name, metadata={"pipeline": config}, overwrite=bool(earlier)
+        ) as writer:
+            for category in earlier:  # a finished analysis is extended, not recomputed
+                if not writer.done(category.name):
+                    writer.write(category)
+            todo = [label for label in wanted if not writer.done(category_name(label))]
+            with _progress() as progress:
+                task = progress.add_task("SpRAy", total=len(todo))
+                for label, outcome in _outcomes(str(attribution), todo, members, config, jobs):
+                    key = category_name(label)
+                    rows = members[label]
+                    if isinstance(outcome, CategoryResult):
+                        writer.write(_record(key, indices[rows], label, outcome))
+                    else:
+                        skipped[key] = (len(rows), outcome)
+                    progress.advance(task)
+        _summary(out, name, skipped)
+
+
+def _finished(out: Path, name: str, config: str) -> list[CategoryAnalysis]:
+    """The categories of analysis ``name`` already in ``out`` (same pipeline only)."""
+    if not out.is_file():
+        return []
+    with AnalysisDatabase(out) as database:
+        if name not in database.analyses:
+            return []
+        if database.metadata.get("pipeline") != config:
+            raise ConfigError(
+                f"{out}: the analysis {name!r} was made with another pipeline; "
+                "choose another --name or another --out"
+            )
+        return [database.category(key, name) for key in database.categories(name)]
+
+
+def _wanted(categories: str, members: dict[int, np.ndarray]) -> list[int]:
+    if not categories.strip():
+        return sorted(members)
+    wanted = []
+    for part in categories.split(","):
+        try:
+            label = int(part)
+        except ValueError:
+            raise ConfigError(f"--categories: {part.strip()!r} is not a class index") from None
+        if label not in members:
+            known = ", ".join(map(str, sorted(members)[:12]))
+            raise ConfigError(f"--categories: class {label} has no attributions (classes: {known})")
+        wanted.append(label)
+    return sorted(set(wanted))
+
+
+def _outcomes(path, todo, members, config, jobs):
+    """``(label, CategoryResult or the reason it was skipped)`` as categories finish."""
+    if jobs == 1 or len(todo) < 2:
+        for label in todo:
+            yield label, _guarded(path, members[label], config)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_guarded, path, members[label], config): label for label in todo}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _guarded(path: str, rows: np.ndarray, config: str) -> CategoryResult | str:
+    # A category too small for the pipeline (k-NN, t-SNE perplexity) is skipped, not fatal.
+    try:
+        return _run(path, rows, config)
+    except ConfigError as error:
+        return f"skipped: {error}"
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=True,
+    )  # fmt: skip
+
+
+def _summary(out: Path, name: str, skipped: dict[str, tuple[int, str]]) -> None:
+    # Read back from the file, so that categories finished by an earlier run are ranked too.
+    with AnalysisDatabase(out) as database:
+        stored = [database.category(key, name) for key in database.categories(name)]
+    taus = {c.name: c.scores.get("tau", float("nan")) for c in stored}
+    by_name = {c.name: c for c in stored}
+    table = Table(title=f"{name}: categories ranked by tau (linear separability of k=2)")
+    for column in ("rank", "category", "samples", "tau", "eigengap k", "note"):
+        table.add_column(column)
+    for rank, (key, tau) in enumerate(rank_categories(taus), start=1):
+        category = by_name[key]
+        k = category.scores.get("eigengap_k", float("nan"))
+        table.add_row(str(rank), key, str(category.size), f"{tau:.3g}", f"{k:.0f}", "")
+    for key, (size, reason) in sorted(skipped.items()):
+        table.add_row("-", key, str(size), "", "", reason)
+    console.print(table)
+    console.print(f"wrote {out}")
