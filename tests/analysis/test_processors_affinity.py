@@ -35,8 +35,9 @@ def test_knn_defaults():
         10,
         "connectivity",
         "max",
-        False,
+        "auto",
     )
+    assert (knn.exact_max, knn.n_candidates, knn.seed) == (20_000, 30, 0)
 
 
 def test_knn_connectivity_max_and_mean_against_brute_force():
@@ -70,8 +71,8 @@ def test_knn_keeps_edges_between_duplicates():
 
 
 def test_knn_refuses_bad_arguments():
-    with pytest.raises(ConfigError, match="approximate=True is not implemented"):
-        KNNGraph(approximate=True)(POINTS)
+    with pytest.raises(ConfigError, match="approximate must be True, False or 'auto'"):
+        KNNGraph(approximate="yes")(POINTS)
     with pytest.raises(ConfigError, match="n_neighbors must be between 1 and N - 1 = 39"):
         KNNGraph(n_neighbors=40)(POINTS)
     with pytest.raises(ConfigError, match="'symmetrize' must be one of max, mean"):
@@ -149,3 +150,47 @@ def test_laplacians_refuse_bad_affinities():
         SymmetricLaplacian()(sp.csr_matrix(np.ones((2, 3))))
     with pytest.raises(ConfigError, match="non-negative"):
         RandomWalkLaplacian()(sp.csr_matrix(-np.ones((2, 2))))
+
+
+def _clustered_points(n, seed):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 5, (10, 16))
+    return centers[rng.integers(0, 10, n)] + rng.normal(0, 1, (n, 16))
+
+
+def test_knn_auto_searches_exactly_up_to_exact_max():
+    exact = KNNGraph(n_neighbors=5, approximate=False)(POINTS)
+    auto = KNNGraph(n_neighbors=5)(POINTS)  # 40 samples <= exact_max
+    assert (auto != exact).nnz == 0
+
+
+@pytest.mark.slow  # pynndescent JIT-compiles NN-descent on first use: about a minute
+@pytest.mark.parametrize("how", ["max", "mean"])
+def test_approximate_knn_recalls_the_exact_graph_in_the_same_format(how):
+    points = _clustered_points(3000, 8)
+    for mode in ["connectivity", "distance"]:
+        exact = KNNGraph(n_neighbors=10, mode=mode, symmetrize=how, approximate=False)(points)
+        approx = KNNGraph(n_neighbors=10, mode=mode, symmetrize=how, approximate=True)(points)
+        assert sp.issparse(approx) and approx.format == "csr" and approx.shape == exact.shape
+        assert approx.diagonal().sum() == 0
+        np.testing.assert_allclose((approx - approx.T).toarray(), 0.0)
+        # Recall: share of the exact edges found by the approximate search (0.9999 measured).
+        found = exact.multiply(approx != 0).nnz
+        assert found / exact.nnz >= 0.95
+        # Edges found by both carry the same values (distances agree to float32 precision).
+        common = approx.multiply(exact != 0)
+        np.testing.assert_allclose(common.data, exact.multiply(approx != 0).data, rtol=1e-5)
+    again = KNNGraph(n_neighbors=10, mode=mode, symmetrize=how, approximate=True)(points)
+    assert (again != approx).nnz == 0
+    # 'auto' switches to the approximate search above exact_max.
+    auto = KNNGraph(n_neighbors=10, mode=mode, symmetrize=how, exact_max=2999)(points)
+    assert (auto != approx).nnz == 0
+
+
+@pytest.mark.slow  # shares the NN-descent compilation with the test above
+def test_approximate_knn_drops_self_among_duplicates():
+    points = np.repeat(_clustered_points(100, 9), 2, axis=0)
+    graph = KNNGraph(n_neighbors=3, mode="distance", approximate=True)(points)
+    assert graph.diagonal().sum() == 0
+    assert (np.asarray((graph > 0).sum(axis=1)).ravel() >= 3).all()
+    assert graph[0, 1] > 0  # the duplicate is a neighbour at (tiny, kept) distance 0

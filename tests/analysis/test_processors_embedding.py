@@ -1,14 +1,18 @@
 """Spectral embedding against a dense eigendecomposition; PCA and t-SNE against sklearn/SVD."""
 
 import numpy as np
+import openTSNE
 import pytest
 import scipy.sparse as sp
 from sklearn import manifold
+from sklearn.model_selection import cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
 
 from relscope.analysis import DirectoryStorage
 from relscope.analysis.processors import (
     PCA,
     TSNE,
+    UMAP,
     KMeans,
     KNNGraph,
     SpectralEmbedding,
@@ -31,6 +35,9 @@ def random_geometric_laplacian(n, radius, seed):
 def test_defaults():
     assert SpectralEmbedding().n_eigval == 32
     assert (PCA().n_components, TSNE().seed, TSNE().perplexity) == (2, 0, 30.0)
+    assert TSNE().backend == "opentsne"
+    umap = UMAP()
+    assert (umap.n_components, umap.n_neighbors, umap.min_dist, umap.seed) == (2, 15, 0.1, 0)
 
 
 @pytest.mark.parametrize(("n", "radius", "seed"), [(300, 0.2, 0), (250, 0.25, 1)])
@@ -91,14 +98,17 @@ def test_pca_against_svd():
 def test_tsne_equals_a_direct_seeded_sklearn_call():
     rng = np.random.default_rng(5)
     data = rng.standard_normal((40, 5))
-    out = TSNE(perplexity=10.0, max_iter=250, seed=3)(data)
+    out = TSNE(backend="sklearn", perplexity=10.0, max_iter=250, seed=3)(data)
     expected = manifold.TSNE(
         n_components=2, perplexity=10.0, max_iter=250, init="pca", random_state=3
     ).fit_transform(data)
     np.testing.assert_allclose(out, expected)
-    np.testing.assert_array_equal(out, TSNE(perplexity=10.0, max_iter=250, seed=3)(data))
+    again = TSNE(backend="sklearn", perplexity=10.0, max_iter=250, seed=3)(data)
+    np.testing.assert_array_equal(out, again)
     with pytest.raises(ConfigError, match="perplexity must be positive and below N = 20"):
         TSNE()(np.zeros((20, 2)))
+    with pytest.raises(ConfigError, match="backend must be 'opentsne' or 'sklearn'"):
+        TSNE(backend="cuda")(data)
 
 
 def test_spectral_embedding_and_kmeans_results_are_cacheable(tmp_path):
@@ -113,3 +123,56 @@ def test_spectral_embedding_and_kmeans_results_are_cacheable(tmp_path):
     cached = KMeans(n_clusters=(2, 3), io=storage)(first)
     assert sorted(cached) == [2, 3]
     np.testing.assert_array_equal(cached[3], labels[3])
+
+
+def planted_blobs(n_per_blob=100, seed=7):
+    """Three well-separated Gaussian blobs in 10 dimensions and their labels."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 10, (3, 10))
+    labels = np.repeat(np.arange(3), n_per_blob)
+    return centers[labels] + rng.normal(0, 1, (labels.size, 10)), labels
+
+
+def blob_recovery(embedding, labels):
+    """Cross-validated accuracy of a 5-NN classifier of the blob labels on the embedding."""
+    return cross_val_score(KNeighborsClassifier(5), embedding, labels, cv=5).mean()
+
+
+@pytest.mark.parametrize("backend", ["opentsne", "sklearn"])
+def test_tsne_backends_are_seeded_and_keep_blobs_apart(backend):
+    data, labels = planted_blobs(50)
+    tsne = TSNE(backend=backend, perplexity=15.0, max_iter=300, seed=2)
+    out = tsne(data)
+    assert out.shape == (150, 2) and out.dtype == np.float64
+    np.testing.assert_array_equal(out, tsne(data))
+    assert blob_recovery(out, labels) >= 0.95
+    # A spectral embedding dict is accepted and its eigenvectors are used.
+    np.testing.assert_array_equal(tsne({"eigenvectors": data}), out)
+
+
+def test_opentsne_backend_equals_a_direct_seeded_opentsne_call():
+    data, _ = planted_blobs(50)
+    out = TSNE(perplexity=15.0, max_iter=300, seed=2)(data)
+    expected = openTSNE.TSNE(
+        n_components=2,
+        perplexity=15.0,
+        early_exaggeration_iter=250,
+        n_iter=50,
+        initialization="pca",
+        random_state=2,
+        n_jobs=1,
+    ).fit(data)
+    np.testing.assert_allclose(out, np.asarray(expected))
+
+
+def test_umap_is_seeded_and_keeps_blobs_apart():
+    data, labels = planted_blobs(100)
+    umap = UMAP(seed=4)
+    out = umap(data)
+    assert out.shape == (300, 2) and out.dtype == np.float64
+    np.testing.assert_array_equal(out, umap(data))
+    assert blob_recovery(out, labels) >= 0.95
+    np.testing.assert_array_equal(umap({"eigenvectors": data}), out)
+    assert UMAP(n_components=3, seed=4)(data).shape == (300, 3)
+    with pytest.raises(ConfigError, match="n_neighbors must be between 2 and N - 1 = 299"):
+        UMAP(n_neighbors=300)(data)

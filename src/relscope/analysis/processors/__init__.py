@@ -20,7 +20,12 @@ from relscope.analysis.processors.clustering import (
     SpectralClustering,
 )
 from relscope.analysis.processors.distance import SSIM, PairwiseDistance
-from relscope.analysis.processors.embedding import PCA, TSNE, SpectralEmbedding
+from relscope.analysis.processors.embedding import (
+    PCA,
+    TSNE,
+    UMAP,
+    SpectralEmbedding,
+)
 from relscope.analysis.processors.preprocessing import (
     Absolute,
     ChannelReduce,
@@ -38,6 +43,7 @@ __all__ = [
     "PCA",
     "SSIM",
     "TSNE",
+    "UMAP",
     "Absolute",
     "Agglomerative",
     "ChannelReduce",

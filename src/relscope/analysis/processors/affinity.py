@@ -81,25 +81,43 @@ class KNNGraph(Processor):
     neighbours) or ``'mean'`` (connectivity: an edge found in one direction only weighs 1/2;
     distance: the mean over the directions in which the edge was found).
 
-    ``approximate`` is reserved for an approximate neighbour search at large ``N``; only the
-    exact search (scikit-learn's tree/brute-force ``NearestNeighbors``) exists now, so
-    ``approximate=True`` is refused.
+    The neighbours are found exactly (scikit-learn's ``NearestNeighbors``) or approximately
+    (``pynndescent.NNDescent``, seeded with ``seed``): ``approximate=True`` / ``False`` force
+    one, ``'auto'`` searches exactly up to ``exact_max`` samples. Both give the same format.
+
+    Notes
+    -----
+    The default ``exact_max=20_000`` comes from a measurement on 2 cores (32 features,
+    20 Gaussian clusters): exact search took 2-4 s at 20 000 samples and 10-17 s at 50 000
+    (quadratic), NN-descent 3 s and 5-7 s, plus about a minute of one-off numba
+    compilation per process. Keeping ``n_candidates=30`` neighbours during the search
+    (truncated to ``n_neighbors`` afterwards) raised its recall from 0.93 / 0.86 to
+    0.9995 / 0.998 at 20 000 / 50 000 samples for ``n_neighbors=10``.
     """
 
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
 
     n_neighbors = Param(int, 10, "Number of neighbours of every sample (itself excluded).")
     mode = Param(str, "connectivity", "Edge values: 'connectivity' (1) or 'distance'.")
     symmetrize = Param(str, "max", "Symmetrization of the directed graph: 'max' or 'mean'.")
-    metric = Param(str, "euclidean", "Distance metric of sklearn's NearestNeighbors.")
-    approximate = Param(bool, False, "Reserved: approximate search (not implemented yet).")
+    metric = Param(str, "euclidean", "Distance metric (sklearn / pynndescent name).")
+    approximate = Param(
+        (bool, str), "auto", "Approximate search (NN-descent): True, False or 'auto'."
+    )
+    exact_max = Param(int, 20_000, "Largest N searched exactly when approximate='auto'.")
+    n_candidates = Param(
+        int, 30, "Neighbours NN-descent keeps per sample (more: higher recall, slower)."
+    )
+    seed = Param(int, 0, "Seed of the approximate search.")
     n_jobs = Param((int, type(None)), None, "Parallel jobs of the neighbour search.")
 
     def function(self, data: Any) -> sp.csr_matrix:
         mode = _choice(self, "mode", ("connectivity", "distance"))
         how = _choice(self, "symmetrize", ("max", "mean"))
-        if self.approximate:
-            raise ConfigError("KNNGraph: approximate=True is not implemented yet; use exact search")
+        if self.approximate not in (True, False, "auto"):
+            raise ConfigError(
+                f"KNNGraph: approximate must be True, False or 'auto', found {self.approximate!r}"
+            )
         features = _features(self, data)
         n = features.shape[0]
         if not 1 <= self.n_neighbors < n:
@@ -107,17 +125,25 @@ class KNNGraph(Processor):
                 f"KNNGraph: n_neighbors must be between 1 and N - 1 = {n - 1}, "
                 f"found {self.n_neighbors}"
             )
-        search = NearestNeighbors(
-            n_neighbors=self.n_neighbors, metric=self.metric, n_jobs=self.n_jobs
-        )
-        # kneighbors(None) excludes each query point itself, even among duplicates.
-        distances, indices = search.fit(features).kneighbors()
-        rows = np.repeat(np.arange(n), self.n_neighbors)
+        approximate = self.approximate
+        if approximate == "auto":
+            approximate = n > self.exact_max
+        if approximate:
+            distances, indices = self._approximate(features)
+        else:
+            search = NearestNeighbors(
+                n_neighbors=self.n_neighbors, metric=self.metric, n_jobs=self.n_jobs
+            )
+            # kneighbors(None) excludes each query point itself, even among duplicates.
+            distances, indices = search.fit(features).kneighbors()
+        rows = np.repeat(np.arange(n), indices.shape[1])
         cols = indices.ravel()
+        found = cols >= 0  # NN-descent pads rows it could not fill with -1
+        rows, cols = rows[found], cols[found]
         if mode == "connectivity":
             values = np.ones(rows.size)
         else:
-            values = np.maximum(distances.ravel(), _TINY)
+            values = np.maximum(distances.ravel()[found], _TINY)
         directed = sp.csr_matrix((values, (rows, cols)), shape=(n, n))
         if how == "max":
             graph = directed.maximum(directed.T)
@@ -134,6 +160,29 @@ class KNNGraph(Processor):
             total.data /= count.data
             graph = total
         return sp.csr_matrix(graph)
+
+    def _approximate(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Imported here: pynndescent JIT-compiles with numba on import and first use.
+        from pynndescent import NNDescent
+
+        n, k = features.shape[0], self.n_neighbors
+        try:
+            index = NNDescent(
+                features,
+                n_neighbors=min(max(self.n_candidates, k + 1), n),
+                metric=self.metric,
+                random_state=self.seed,
+                n_jobs=self.n_jobs,
+            )
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"KNNGraph: approximate search failed: {error}") from None
+        indices, distances = index.neighbor_graph
+        # Each sample normally comes first in its own row, but not always among duplicates:
+        # drop it wherever it is, keeping the order of the others (by distance).
+        own = indices == np.arange(n)[:, None]
+        order = np.argsort(own, axis=1, kind="stable")[:, :k]
+        picked = np.take_along_axis(indices, order, axis=1)
+        return np.take_along_axis(distances, order, axis=1).astype(np.float64), picked
 
 
 @register_processor("gaussian-knn")

@@ -1,4 +1,4 @@
-"""Low-dimensional embeddings: spectral (eigenpairs of a Laplacian), PCA and t-SNE.
+"""Low-dimensional embeddings: spectral (eigenpairs of a Laplacian), PCA, t-SNE and UMAP.
 
 :class:`SpectralEmbedding` returns ``{"eigenvalues": (k,), "eigenvectors": (N, k)}``; the
 other embeddings, and the clusterings, accept either an array ``(N, D)`` or such a dict
@@ -7,6 +7,7 @@ other embeddings, and the clusterings, accept either an array ``(N, D)`` or such
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -19,7 +20,7 @@ from relscope.analysis.params import Param
 from relscope.analysis.pipeline import Processor, register_processor
 from relscope.errors import ConfigError
 
-__all__ = ["PCA", "TSNE", "SpectralEmbedding", "embedding_features"]
+__all__ = ["PCA", "TSNE", "UMAP", "SpectralEmbedding", "embedding_features"]
 
 
 def embedding_features(processor: Processor, data: Any) -> np.ndarray:
@@ -134,17 +135,39 @@ class PCA(Processor):
 
 @register_processor("tsne")
 class TSNE(Processor):
-    """t-SNE (scikit-learn, Barnes-Hut): ``(N, D) -> (N, n_components)``, seeded."""
+    """t-SNE ``(N, D) -> (N, n_components)``, seeded: openTSNE (default) or scikit-learn.
 
-    version: ClassVar[int] = 1
+    Notes
+    -----
+    ``backend='opentsne'`` uses FFT-accelerated interpolation for the gradient from 10 000
+    samples on (Barnes-Hut below, where it is faster, and for 3 dimensions) and approximate
+    neighbours for large ``N``: linear in ``N``, so it runs at 100 000 samples.
+    ``backend='sklearn'`` is Barnes-Hut with exact neighbours, ``O(N log N)`` per iteration
+    and far slower at that size.
 
-    n_components = Param(int, 2, "Embedding dimension (Barnes-Hut supports at most 3).")
+    Parameters map to openTSNE as: ``perplexity`` -> ``perplexity``; ``max_iter`` counts
+    all iterations like scikit-learn's, so the first ``min(250, max_iter)`` are openTSNE's
+    ``early_exaggeration_iter`` and the rest its ``n_iter``; ``init`` -> ``initialization``;
+    ``seed`` -> ``random_state``; ``n_jobs`` -> ``n_jobs`` (``None``: one job). Other
+    settings (learning rate, exaggeration, momentum) are each library's defaults, so the
+    backends give similar but not equal embeddings.
+    """
+
+    version: ClassVar[int] = 2
+
+    backend = Param(str, "opentsne", "Implementation: 'opentsne' (FFT, large N) or 'sklearn'.")
+    n_components = Param(int, 2, "Embedding dimension (at most 3).")
     perplexity = Param(float, 30.0, "Effective number of neighbours; must be below N.")
-    max_iter = Param(int, 1000, "Number of optimization iterations.")
+    max_iter = Param(int, 1000, "Number of optimization iterations, early exaggeration included.")
     init = Param(str, "pca", "Initialization: 'pca' or 'random'.")
     seed = Param(int, 0, "Random seed.")
+    n_jobs = Param((int, type(None)), None, "Parallel jobs; None: one.")
 
     def function(self, data: Any) -> np.ndarray:
+        if self.backend not in ("opentsne", "sklearn"):
+            raise ConfigError(
+                f"TSNE: backend must be 'opentsne' or 'sklearn', found {self.backend!r}"
+            )
         features = embedding_features(self, data)
         if not 0 < self.perplexity < features.shape[0]:
             raise ConfigError(
@@ -153,11 +176,89 @@ class TSNE(Processor):
             )
         if self.init not in ("pca", "random"):
             raise ConfigError(f"TSNE: init must be 'pca' or 'random', found {self.init!r}")
-        model = manifold.TSNE(
+        if not 1 <= self.n_components <= 3:
+            raise ConfigError(
+                f"TSNE: n_components must be between 1 and 3, found {self.n_components}"
+            )
+        if self.backend == "sklearn":
+            model = manifold.TSNE(
+                n_components=self.n_components,
+                perplexity=self.perplexity,
+                max_iter=self.max_iter,
+                init=self.init,
+                random_state=self.seed,
+                n_jobs=self.n_jobs,
+            )
+            return np.asarray(model.fit_transform(features), dtype=np.float64)
+        return np.asarray(self._opentsne().fit(features), dtype=np.float64)
+
+    def _opentsne(self) -> Any:
+        import openTSNE
+
+        exaggeration_iter = min(250, self.max_iter)
+        return openTSNE.TSNE(
             n_components=self.n_components,
             perplexity=self.perplexity,
-            max_iter=self.max_iter,
-            init=self.init,
+            early_exaggeration_iter=exaggeration_iter,
+            n_iter=self.max_iter - exaggeration_iter,
+            initialization=self.init,
+            # openTSNE's "auto": Barnes-Hut below 10 000 samples (faster there), FFT above;
+            # FFT handles at most 2 dimensions.
+            negative_gradient_method="auto" if self.n_components <= 2 else "bh",
             random_state=self.seed,
+            n_jobs=1 if self.n_jobs is None else self.n_jobs,
         )
-        return model.fit_transform(features)
+
+
+@register_processor("umap")
+class UMAP(Processor):
+    """UMAP (umap-learn) ``(N, D) -> (N, n_components)``, seeded and single-threaded.
+
+    umap-learn is imported on first use: the import JIT-compiles with numba. A fixed seed
+    makes umap-learn run on one thread (its parallel optimization is not reproducible).
+    """
+
+    version: ClassVar[int] = 1
+
+    n_components = Param(int, 2, "Embedding dimension.")
+    n_neighbors = Param(int, 15, "Size of the local neighbourhood; must be below N.")
+    min_dist = Param(float, 0.1, "Smallest distance between embedded points.")
+    metric = Param(str, "euclidean", "Distance metric of the input features (umap-learn name).")
+    seed = Param(int, 0, "Random seed.")
+
+    def function(self, data: Any) -> np.ndarray:
+        features = embedding_features(self, data)
+        n = features.shape[0]
+        if not 2 <= self.n_neighbors < n:
+            raise ConfigError(
+                f"UMAP: n_neighbors must be between 2 and N - 1 = {n - 1}, found {self.n_neighbors}"
+            )
+        if not 1 <= self.n_components < n:
+            raise ConfigError(
+                f"UMAP: n_components must be between 1 and N - 1 = {n - 1}, "
+                f"found {self.n_components}"
+            )
+        import numba
+
+        with warnings.catch_warnings():
+            # umap-learn announces on import that its optional TensorFlow-based ParametricUMAP
+            # is unavailable; it is not used here.
+            warnings.filterwarnings("ignore", "Tensorflow not installed", ImportWarning)
+            import umap
+
+        model = umap.UMAP(
+            n_components=self.n_components,
+            n_neighbors=self.n_neighbors,
+            min_dist=self.min_dist,
+            metric=self.metric,
+            random_state=self.seed,
+            n_jobs=1,
+        )
+        # umap-learn sets numba's global thread count to n_jobs; give the others theirs back.
+        threads = numba.get_num_threads()
+        try:
+            return np.asarray(model.fit_transform(features), dtype=np.float64)
+        except ValueError as error:
+            raise ConfigError(f"UMAP: {error}") from None
+        finally:
+            numba.set_num_threads(threads)
