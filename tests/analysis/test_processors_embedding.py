@@ -35,7 +35,7 @@ def random_geometric_laplacian(n, radius, seed):
 def test_defaults():
     assert SpectralEmbedding().n_eigval == 32
     assert (PCA().n_components, TSNE().seed, TSNE().perplexity) == (2, 0, 30.0)
-    assert TSNE().backend == "opentsne"
+    assert TSNE().backend == "sklearn"
     umap = UMAP()
     assert (umap.n_components, umap.n_neighbors, umap.min_dist, umap.seed) == (2, 15, 0.1, 0)
 
