@@ -152,7 +152,7 @@ def test_tsne_backends_are_seeded_and_keep_blobs_apart(backend):
 
 def test_opentsne_backend_equals_a_direct_seeded_opentsne_call():
     data, _ = planted_blobs(50)
-    out = TSNE(perplexity=15.0, max_iter=300, seed=2)(data)
+    out = TSNE(backend="opentsne", perplexity=15.0, max_iter=300, seed=2)(data)
     expected = openTSNE.TSNE(
         n_components=2,
         perplexity=15.0,
