@@ -29,6 +29,7 @@ __all__ = [
     "Attributor",
     "GradientBased",
     "Seed",
+    "broadcast_to_inputs",
     "check_inputs",
     "check_seed",
     "chunks",
@@ -204,6 +205,20 @@ class GradientBased(Attributor):
                 lrp = LRP(model, composite)
             self._lrp = (model, lrp)
         return self._lrp[1]
+
+
+def broadcast_to_inputs(value: torch.Tensor, inputs: torch.Tensor, what: str) -> torch.Tensor:
+    """``value`` expanded to the inputs' shape (a view), or a one-line error naming ``what``."""
+    try:
+        shape = torch.broadcast_shapes(value.shape, inputs.shape)
+    except RuntimeError:
+        shape = None
+    if shape != inputs.shape:
+        raise ConfigError(
+            f"{what} of shape {tuple(value.shape)} does not broadcast to the inputs' "
+            f"shape {tuple(inputs.shape)}"
+        )
+    return value.expand_as(inputs)
 
 
 Seed = torch.Generator | int | None

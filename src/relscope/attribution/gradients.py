@@ -36,6 +36,7 @@ from torch import nn
 
 from relscope.attribution.attributors import (
     GradientBased,
+    broadcast_to_inputs,
     check_seed,
     chunks,
     forward,
@@ -373,16 +374,7 @@ class IntegratedGradients(GradientBased):
         if isinstance(value, torch.Tensor):
             value = value.detach()  # the attribution must not carry the baseline's graph
         value = torch.as_tensor(value, dtype=inputs.dtype, device=inputs.device)
-        try:
-            shape = torch.broadcast_shapes(value.shape, inputs.shape)
-        except RuntimeError:
-            shape = None
-        if shape != inputs.shape:
-            raise ConfigError(
-                f"baseline of shape {tuple(value.shape)} does not broadcast to the inputs' "
-                f"shape {tuple(inputs.shape)}"
-            )
-        return value.expand_as(inputs)
+        return broadcast_to_inputs(value, inputs, "baseline")
 
     def attribute(self, model: nn.Module, inputs: torch.Tensor, target: Target) -> Attribution:
         """``(f(x), (x - x0) * sum_k w_k g(x0 + alpha_k (x - x0)))``."""

@@ -47,6 +47,7 @@ from torch import nn
 from relscope.attribution.attributors import (
     Attributor,
     Seed,
+    broadcast_to_inputs,
     check_seed,
     chunks,
     forward,
@@ -144,15 +145,7 @@ def _fill_for(inputs: torch.Tensor, fill: Fill) -> torch.Tensor:
         value = inputs.mean(dim=tuple(range(2, inputs.ndim)), keepdim=True)
     else:
         value = torch.as_tensor(fill, dtype=inputs.dtype, device=inputs.device)
-        try:
-            shape = torch.broadcast_shapes(value.shape, inputs.shape)
-        except RuntimeError:
-            shape = None
-        if shape != inputs.shape:
-            raise ConfigError(
-                f"fill of shape {tuple(value.shape)} does not broadcast to the inputs' "
-                f"shape {tuple(inputs.shape)}"
-            )
+        return broadcast_to_inputs(value, inputs, "fill")
     return value.expand_as(inputs)
 
 

@@ -26,6 +26,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from relscope.analysis.params import Param
 from relscope.analysis.pipeline import Processor, register_processor
+from relscope.analysis.processors._checks import choice
 from relscope.errors import ConfigError
 
 __all__ = [
@@ -39,16 +40,6 @@ __all__ = [
 # Stands in for a zero distance (duplicate samples) so that the edge stays in the sparse
 # structure: scipy drops explicit zeros in arithmetic, which would disconnect duplicates.
 _TINY = np.finfo(np.float64).tiny
-
-
-def _choice(processor: Processor, name: str, options: tuple[str, ...]) -> str:
-    value = getattr(processor, name)
-    if value not in options:
-        raise ConfigError(
-            f"{type(processor).__name__}: parameter {name!r} must be one of "
-            f"{', '.join(options)}, found {value!r}"
-        )
-    return value
 
 
 def _features(processor: Processor, data: Any) -> np.ndarray:
@@ -112,8 +103,8 @@ class KNNGraph(Processor):
     n_jobs = Param((int, type(None)), None, "Parallel jobs of the neighbour search.")
 
     def function(self, data: Any) -> sp.csr_matrix:
-        mode = _choice(self, "mode", ("connectivity", "distance"))
-        how = _choice(self, "symmetrize", ("max", "mean"))
+        mode = choice(self, "mode", ("connectivity", "distance"))
+        how = choice(self, "symmetrize", ("max", "mean"))
         if self.approximate not in (True, False, "auto"):
             raise ConfigError(
                 f"KNNGraph: approximate must be True, False or 'auto', found {self.approximate!r}"

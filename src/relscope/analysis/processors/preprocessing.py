@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from relscope.analysis.params import Param
 from relscope.analysis.pipeline import Processor, register_processor
+from relscope.analysis.processors._checks import choice
 from relscope.errors import ConfigError
 
 __all__ = [
@@ -35,16 +36,6 @@ __all__ = [
     "Pool",
     "Resize",
 ]
-
-
-def _choice(processor: Processor, name: str, options: tuple[str, ...]) -> str:
-    value = getattr(processor, name)
-    if value not in options:
-        raise ConfigError(
-            f"{type(processor).__name__}: parameter {name!r} must be one of "
-            f"{', '.join(options)}, found {value!r}"
-        )
-    return value
 
 
 def _array(processor: Processor, data: Any, min_ndim: int = 1) -> np.ndarray:
@@ -98,7 +89,7 @@ class ChannelReduce(Processor):
     axis = Param(int, 1, "The channel axis (1 for channels-first maps).")
 
     def function(self, data: Any) -> np.ndarray:
-        mode = _choice(self, "mode", ("sum", "mean"))
+        mode = choice(self, "mode", ("sum", "mean"))
         array = _array(self, data, min_ndim=2)
         if not 1 <= self.axis < array.ndim and not -array.ndim < self.axis < 0:
             raise ConfigError(
@@ -132,7 +123,7 @@ class Pool(Processor):
     stride = Param((int, type(None)), None, "Step between windows; None uses the window size.")
 
     def function(self, data: Any) -> np.ndarray:
-        mode = _choice(self, "mode", ("sum", "mean", "max"))
+        mode = choice(self, "mode", ("sum", "mean", "max"))
         array = _spatial(self, data)
         stride = self.size if self.stride is None else self.stride
         if self.size < 1 or stride < 1:
@@ -231,7 +222,7 @@ class Normalize(Processor):
     norm = Param(str, "l2", "Per-sample norm: 'l1', 'l2' or 'max'.")
 
     def function(self, data: Any) -> np.ndarray:
-        norm = _choice(self, "norm", ("l1", "l2", "max"))
+        norm = choice(self, "norm", ("l1", "l2", "max"))
         array = _array(self, data).astype(np.float64, copy=False)
         flat = np.abs(array.reshape(array.shape[0], -1))
         if norm == "l1":

@@ -1,0 +1,17 @@
+"""Parameter checks shared by the processors (one-line errors naming the processor)."""
+
+from __future__ import annotations
+
+from relscope.analysis.pipeline import Processor
+from relscope.errors import ConfigError
+
+
+def choice(processor: Processor, name: str, options: tuple[str, ...]) -> str:
+    """The value of the string parameter ``name``, refused unless it is one of ``options``."""
+    value = getattr(processor, name)
+    if value not in options:
+        raise ConfigError(
+            f"{type(processor).__name__}: parameter {name!r} must be one of "
+            f"{', '.join(options)}, found {value!r}"
+        )
+    return value
