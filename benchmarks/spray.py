@@ -36,7 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "SPRAY_RESULT:"
 K_RANGE = tuple(range(2, 11))
-TSNE_BACKEND = os.environ.get("SPRAY_TSNE", "sklearn")
+TSNE_BACKEND = os.environ.get("SPRAY_TSNE", "auto")
+REPEATS = int(os.environ.get("SPRAY_REPEATS", "3"))
 
 
 def synthetic(n: int, seed: int = 0, prototypes: int = 5, size: int = 32):
@@ -94,27 +95,35 @@ def stages():
 
 
 def worker(n: int) -> dict:
+    import statistics
+
     from relscope.analysis import HDF5Storage
 
     data, labels = synthetic(n)
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
     baseline = _kib("VmRSS")
-    times: dict[str, float] = {}
-    result = data
-    embedding = None
-    for name, processor in stages():
-        start = time.perf_counter()
-        if name in ("kmeans", "tsne"):
-            out = processor(embedding)
-        else:
-            out = processor(result)
-            result = out
-        if name == "eigsh":
-            embedding = out
-        times[name] = time.perf_counter() - start
-        if name == "kmeans":
-            clusters = out
+    runs: dict[str, list[float]] = {}
+    # The analysis core runs REPEATS times (median per stage: this machine scatters single
+    # runs by tens of percent); t-SNE runs once, after the first core run.
+    for repeat in range(REPEATS):
+        result, embedding = data, None
+        for name, processor in stages():
+            if name == "tsne" and repeat > 0:
+                continue
+            start = time.perf_counter()
+            if name in ("kmeans", "tsne"):
+                out = processor(embedding)
+            else:
+                out = processor(result)
+                result = out
+            if name == "eigsh":
+                embedding = out
+            runs.setdefault(name, []).append(time.perf_counter() - start)
+            if name == "kmeans":
+                clusters = out
+    times = {name: statistics.median(values) for name, values in runs.items()}
+    first_core = sum(values[0] for name, values in runs.items() if name != "tsne")
     peak = _kib("VmHWM")
     from sklearn.metrics import adjusted_rand_score
 
@@ -129,7 +138,10 @@ def worker(n: int) -> dict:
         warm = _run(cached, data)
     return {
         "n": n,
+        "repeats": REPEATS,
         "seconds": times,
+        "first_core_s": first_core,
+        "runs": runs,
         "cache_cold_s": cold,
         "cache_warm_s": warm,
         "peak_delta_mib": (peak - baseline) / 1024 if peak and baseline else None,
@@ -187,12 +199,28 @@ def run_anchors(python: str, sizes: list[int], out: Path) -> dict:
         return {}
 
 
+def run_corelay_core(python: str, n: int, budget: int) -> dict:
+    """corelay's analysis core alone at ``n`` (``benchmarks/corelay_core.py``, anchors' Python)."""
+    command = [python, str(ROOT / "benchmarks" / "corelay_core.py"), str(n)]
+    env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
+    try:
+        process = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=budget, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"n": n, "error": f"over the budget of {budget} s"}
+    lines = process.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else {"n": n, "error": process.stderr[-2000:]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", type=int)
     parser.add_argument("--sizes", default="1000,5000,20000,100000")
     parser.add_argument("--budget", type=int, default=900, help="seconds per size")
     parser.add_argument("--anchors-python")
+    parser.add_argument("--anchors-sizes", default="1000,5000", help="corelay's full runs")
+    parser.add_argument("--corelay-core-sizes", default="20000", help="corelay's core only")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "spray.json"))
     args = parser.parse_args()
     if args.worker:
@@ -204,8 +232,19 @@ def main() -> None:
         result = run_size(n, args.budget)
         print(json.dumps(result), flush=True)
         results.append(result)
-    anchors = run_anchors(args.anchors_python, sizes, Path(args.out)) if args.anchors_python else {}
-    out = {"date": time.strftime("%Y-%m-%d"), "results": results, "anchors": anchors}
+    anchors, corelay_core = {}, []
+    if args.anchors_python:
+        anchor_sizes = [int(s) for s in args.anchors_sizes.split(",") if s]
+        anchors = run_anchors(args.anchors_python, anchor_sizes, Path(args.out))
+        for n in [int(s) for s in args.corelay_core_sizes.split(",") if s]:
+            corelay_core.append(run_corelay_core(args.anchors_python, n, args.budget))
+            print(json.dumps(corelay_core[-1]), flush=True)
+    out = {
+        "date": time.strftime("%Y-%m-%d"),
+        "results": results,
+        "anchors": anchors,
+        "corelay_core": corelay_core,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
     header = "N preprocess kNN Laplacian eigsh k-means t-SNE core total cold warm peak-MiB"

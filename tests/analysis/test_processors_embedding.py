@@ -35,7 +35,7 @@ def random_geometric_laplacian(n, radius, seed):
 def test_defaults():
     assert SpectralEmbedding().n_eigval == 32
     assert (PCA().n_components, TSNE().seed, TSNE().perplexity) == (2, 0, 30.0)
-    assert TSNE().backend == "sklearn"
+    assert (TSNE().backend, TSNE().fft_min, TSNE().max_intervals) == ("auto", 10_000, 100)
     umap = UMAP()
     assert (umap.n_components, umap.n_neighbors, umap.min_dist, umap.seed) == (2, 15, 0.1, 0)
 
@@ -107,8 +107,12 @@ def test_tsne_equals_a_direct_seeded_sklearn_call():
     np.testing.assert_array_equal(out, again)
     with pytest.raises(ConfigError, match="perplexity must be positive and below N = 20"):
         TSNE()(np.zeros((20, 2)))
-    with pytest.raises(ConfigError, match="backend must be 'opentsne' or 'sklearn'"):
+    with pytest.raises(ConfigError, match="'backend' must be one of auto, sklearn, opentsne"):
         TSNE(backend="cuda")(data)
+    with pytest.raises(ConfigError, match="'init' must be one of pca, random"):
+        TSNE(init="spectral")(data)
+    with pytest.raises(ConfigError, match="max_intervals must be positive or None, found 0"):
+        TSNE(max_intervals=0)(data)
 
 
 def test_spectral_embedding_and_kmeans_results_are_cacheable(tmp_path):
@@ -150,19 +154,52 @@ def test_tsne_backends_are_seeded_and_keep_blobs_apart(backend):
     np.testing.assert_array_equal(tsne({"eigenvectors": data}), out)
 
 
-def test_opentsne_backend_equals_a_direct_seeded_opentsne_call():
+def test_opentsne_backend_without_a_grid_cap_equals_a_direct_seeded_opentsne_call():
     data, _ = planted_blobs(50)
-    out = TSNE(backend="opentsne", perplexity=15.0, max_iter=300, seed=2)(data)
+    out = TSNE(backend="opentsne", perplexity=15.0, max_iter=300, seed=2, max_intervals=None)(data)
     expected = openTSNE.TSNE(
         n_components=2,
         perplexity=15.0,
         early_exaggeration_iter=250,
         n_iter=50,
         initialization="pca",
+        negative_gradient_method="fft",
+        neighbors="exact",
         random_state=2,
         n_jobs=1,
     ).fit(data)
     np.testing.assert_allclose(out, np.asarray(expected))
+
+
+def test_opentsne_grid_cap_changes_the_grid_only_when_the_embedding_outgrows_it():
+    data, labels = planted_blobs(50)
+    params = {"backend": "opentsne", "perplexity": 15.0, "max_iter": 300, "seed": 2}
+    # With a cap, openTSNE optimizes in chunks of 50 iterations. A cap above the embedding's
+    # extent leaves openTSNE's one interval per unit, so this equals direct chunked calls.
+    embedding = openTSNE.TSNE(
+        perplexity=15.0,
+        neighbors="exact",
+        negative_gradient_method="fft",
+        random_state=2,
+    ).prepare_initial(data)
+    for exaggeration in (12, 12, 12, 12, 12, None):
+        embedding.optimize(50, exaggeration=exaggeration, inplace=True)
+    uncapped = TSNE(**params, max_intervals=10_000)(data)
+    np.testing.assert_allclose(uncapped, np.asarray(embedding))
+    coarse = TSNE(**params, max_intervals=3)(data)
+    assert not np.allclose(coarse, uncapped)
+    assert blob_recovery(coarse, labels) >= 0.95
+
+
+def test_auto_backend_switches_to_opentsne_from_fft_min_samples():
+    data, _ = planted_blobs(50)
+    params = {"perplexity": 15.0, "max_iter": 300, "seed": 2}
+    np.testing.assert_array_equal(
+        TSNE(**params, fft_min=151)(data), TSNE(**params, backend="sklearn")(data)
+    )
+    np.testing.assert_array_equal(
+        TSNE(**params, fft_min=150)(data), TSNE(**params, backend="opentsne")(data)
+    )
 
 
 def test_umap_is_seeded_and_keeps_blobs_apart():
