@@ -84,11 +84,11 @@ def test_interrupted_run_keeps_finished_categories(setup, monkeypatch):
     calls = []
     real = analyze_module._run
 
-    def failing(source, rows, text):
+    def failing(source, rows, text, cache):
         calls.append(len(rows))
         if len(calls) == 2:
             raise RuntimeError("power cut")
-        return real(source, rows, text)
+        return real(source, rows, text, cache)
 
     monkeypatch.setattr(analyze_module, "_run", failing)
     with pytest.raises(RuntimeError, match="power cut"):
@@ -110,9 +110,9 @@ def test_finished_analysis_is_extended_with_the_missing_categories(setup, monkey
     calls = []
     real = analyze_module._run
 
-    def counting(source, rows, text):
+    def counting(source, rows, text, cache):
         calls.append(len(rows))
-        return real(source, rows, text)
+        return real(source, rows, text, cache)
 
     monkeypatch.setattr(analyze_module, "_run", counting)
     result = run(path, "--out", out, "--pipeline", config, "--categories", "0,1,2")

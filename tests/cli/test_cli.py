@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import h5py
-import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -39,7 +38,7 @@ def test_version_and_help():
     result = run_process("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"relscope {__version__}"
-    for command in ("project", "validate", "demo"):
+    for command in ("attribute", "analyze", "project", "validate", "run", "demo"):
         help_text = run(command, "--help").output
         assert "Examples" in help_text, command
 
@@ -162,33 +161,3 @@ def test_validate_reads_virelay_layout_analyses(tmp_path):
     result = run("validate", project)
     assert result.exit_code == 0, result.output
     assert "analysis spray" in result.text
-
-
-def test_demo_with_the_default_relative_folder(tmp_path):
-    # `make demo` runs `relscope demo` with its default, relative output folder.
-    result = run_process("demo", "--samples", 50, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    project = load_project(tmp_path / "relscope-demo" / "project.yaml")
-    assert project.dataset.path == (tmp_path / "relscope-demo" / "dataset.h5").resolve()
-
-
-def test_demo_preview_builds_a_valid_project(tmp_path):
-    out = tmp_path / "demo"
-    result = run_process("demo", "--out", out, "--samples", 120)
-    assert result.returncode == 0, result.stderr
-    assert "preview" in result.stdout
-    assert "valid (0 errors, 0 warnings)" in " ".join(result.stdout.split())
-    project = load_project(out / "project.yaml")
-    with h5py.File(project.dataset.path) as handle:
-        data = handle["data"][()]
-        labels = handle["label"][()]
-    assert data.shape == (120, 1, 28, 28)
-    assert data.min() >= 0.0 and data.max() <= 1.0
-    assert set(np.unique(labels)) == set(range(10))
-    again = run_process("demo", "--out", out, "--samples", 120)
-    assert again.returncode == 2
-    assert "pass --force" in again.stderr
-    forced = run_process("demo", "--out", out, "--samples", 120, "--force")
-    assert forced.returncode == 0
-    with h5py.File(out / "dataset.h5") as handle:
-        np.testing.assert_array_equal(handle["data"][()], data)  # seeded: same subset

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from relscope.analysis import (
     CategoryResult,
+    HDF5Storage,
     SpRAy,
     analyze_category,
     load_spray_config,
@@ -54,7 +55,8 @@ def category_name(label: int) -> str:
     return f"{label:08d}"
 
 
-def _pipeline_text(pipeline: str) -> str:
+def pipeline_text(pipeline: str) -> str:
+    """The YAML of ``'spray'`` (the defaults) or of a pipeline configuration file."""
     if pipeline == "spray":
         return spray_config(SpRAy())
     path = Path(pipeline)
@@ -65,11 +67,12 @@ def _pipeline_text(pipeline: str) -> str:
     return text
 
 
-def _run(path: str, rows: np.ndarray, config: str) -> CategoryResult:
+def _run(path: str, rows: np.ndarray, config: str, cache: str | None) -> CategoryResult:
     """One category, in a worker process: read its attributions and run the pipeline."""
     with AttributionDatabase(path) as database:
         attributions = database.read(database.indices[rows])[0]
-    return analyze_category(np.asarray(attributions), load_spray_config(config))
+    storage = None if cache is None else HDF5Storage(cache)
+    return analyze_category(np.asarray(attributions), load_spray_config(config), io=storage)
 
 
 def _record(name: str, index: np.ndarray, label: int, result: CategoryResult) -> CategoryAnalysis:
@@ -103,36 +106,89 @@ def register(app: typer.Typer) -> None:
         ),
         name: str = typer.Option("spray", "--name", help="Name of the analysis in the file."),
         jobs: int = typer.Option(1, "--jobs", min=1, help="Categories analysed in parallel."),
+        cache: Path | None = typer.Option(
+            None, help="HDF5 file caching every step (a rerun recomputes only what changed)."
+        ),
     ) -> None:
         """Run SpRAy per category and rank the categories by their tau score."""
-        config = _pipeline_text(pipeline)
-        with AttributionDatabase(attribution) as database:
-            members = category_members(np.asarray(database.labels()))
-            indices = database.indices
-        wanted = _wanted(categories, members)
-        skipped: dict[str, tuple[int, str]] = {}
-        earlier = _finished(out, name, config)
-        with AnalysisWriter(
-            out, name, metadata={"pipeline": config}, overwrite=bool(earlier)
-        ) as writer:
-            for category in earlier:  # a finished analysis is extended, not recomputed
-                if not writer.done(category.name):
-                    writer.write(category)
-            todo = [label for label in wanted if not writer.done(category_name(label))]
-            with _progress() as progress:
-                task = progress.add_task("SpRAy", total=len(todo))
-                for label, outcome in _outcomes(str(attribution), todo, members, config, jobs):
-                    key = category_name(label)
-                    rows = members[label]
-                    if isinstance(outcome, CategoryResult):
-                        writer.write(_record(key, indices[rows], label, outcome))
-                    else:
-                        skipped[key] = (len(rows), outcome)
-                    progress.advance(task)
-        _summary(out, name, skipped)
+        analyze_attributions(
+            attribution,
+            out,
+            categories=_category_list(categories),
+            config=pipeline_text(pipeline),
+            name=name,
+            jobs=jobs,
+            cache=cache,
+        )
 
 
-def _finished(out: Path, name: str, config: str) -> list[CategoryAnalysis]:
+def analyze_attributions(
+    attribution: Path,
+    out: Path,
+    *,
+    categories: list[int] | None = None,
+    config: str | None = None,
+    name: str = "spray",
+    jobs: int = 1,
+    cache: Path | None = None,
+    replace: bool = False,
+) -> list[tuple[str, float]]:
+    """Run the pipeline ``config`` (YAML; default SpRAy) per category into ``out``.
+
+    Finished categories of the same analysis and pipeline are kept (an interrupted run
+    resumes, new categories extend it); ``replace`` rewrites an analysis made with another
+    pipeline instead of refusing. ``cache`` is an HDF5 file caching every pipeline step, so
+    that a changed parameter recomputes only the steps after it. Prints and returns the
+    categories ranked by tau.
+    """
+    config = spray_config(SpRAy()) if config is None else config
+    load_spray_config(config)  # refuse a broken configuration before any work
+    with AttributionDatabase(attribution) as database:
+        members = category_members(np.asarray(database.labels()))
+        indices = database.indices
+    wanted = _wanted(categories, members)
+    skipped: dict[str, tuple[int, str]] = {}
+    earlier = _finished(out, name, config, replace)
+    exists = out.is_file() and name in _analyses_in(out)
+    with AnalysisWriter(out, name, metadata={"pipeline": config}, overwrite=exists) as writer:
+        for category in earlier:  # a finished analysis is extended, not recomputed
+            if not writer.done(category.name):
+                writer.write(category)
+        todo = [label for label in wanted if not writer.done(category_name(label))]
+        cache_path = None if cache is None else str(cache)
+        with _progress() as progress:
+            task = progress.add_task("SpRAy", total=len(todo))
+            for label, outcome in _outcomes(
+                str(attribution), todo, members, config, jobs, cache_path
+            ):
+                key = category_name(label)
+                rows = members[label]
+                if isinstance(outcome, CategoryResult):
+                    writer.write(_record(key, indices[rows], label, outcome))
+                else:
+                    skipped[key] = (len(rows), outcome)
+                progress.advance(task)
+    return _summary(out, name, skipped)
+
+
+def _analyses_in(path: Path) -> list[str]:
+    with AnalysisDatabase(path) as database:
+        return list(database.analyses)
+
+
+def _category_list(text: str) -> list[int] | None:
+    if not text.strip():
+        return None
+    labels = []
+    for part in text.split(","):
+        try:
+            labels.append(int(part))
+        except ValueError:
+            raise ConfigError(f"--categories: {part.strip()!r} is not a class index") from None
+    return labels
+
+
+def _finished(out: Path, name: str, config: str, replace: bool) -> list[CategoryAnalysis]:
     """The categories of analysis ``name`` already in ``out`` (same pipeline only)."""
     if not out.is_file():
         return []
@@ -140,6 +196,8 @@ def _finished(out: Path, name: str, config: str) -> list[CategoryAnalysis]:
         if name not in database.analyses:
             return []
         if database.metadata.get("pipeline") != config:
+            if replace:
+                return []
             raise ConfigError(
                 f"{out}: the analysis {name!r} was made with another pipeline; "
                 "choose another --name or another --out"
@@ -147,38 +205,34 @@ def _finished(out: Path, name: str, config: str) -> list[CategoryAnalysis]:
         return [database.category(key, name) for key in database.categories(name)]
 
 
-def _wanted(categories: str, members: dict[int, np.ndarray]) -> list[int]:
-    if not categories.strip():
+def _wanted(categories: list[int] | None, members: dict[int, np.ndarray]) -> list[int]:
+    if categories is None:
         return sorted(members)
-    wanted = []
-    for part in categories.split(","):
-        try:
-            label = int(part)
-        except ValueError:
-            raise ConfigError(f"--categories: {part.strip()!r} is not a class index") from None
+    for label in categories:
         if label not in members:
             known = ", ".join(map(str, sorted(members)[:12]))
-            raise ConfigError(f"--categories: class {label} has no attributions (classes: {known})")
-        wanted.append(label)
-    return sorted(set(wanted))
+            raise ConfigError(f"categories: class {label} has no attributions (classes: {known})")
+    return sorted(set(categories))
 
 
-def _outcomes(path, todo, members, config, jobs):
+def _outcomes(path, todo, members, config, jobs, cache):
     """``(label, CategoryResult or the reason it was skipped)`` as categories finish."""
     if jobs == 1 or len(todo) < 2:
         for label in todo:
-            yield label, _guarded(path, members[label], config)
+            yield label, _guarded(path, members[label], config, cache)
         return
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_guarded, path, members[label], config): label for label in todo}
+        futures = {
+            pool.submit(_guarded, path, members[label], config, cache): label for label in todo
+        }
         for future in as_completed(futures):
             yield futures[future], future.result()
 
 
-def _guarded(path: str, rows: np.ndarray, config: str) -> CategoryResult | str:
+def _guarded(path: str, rows: np.ndarray, config: str, cache: str | None) -> CategoryResult | str:
     # A category too small for the pipeline (k-NN, t-SNE perplexity) is skipped, not fatal.
     try:
-        return _run(path, rows, config)
+        return _run(path, rows, config, cache)
     except ConfigError as error:
         return f"skipped: {error}"
 
@@ -190,7 +244,7 @@ def _progress() -> Progress:
     )  # fmt: skip
 
 
-def _summary(out: Path, name: str, skipped: dict[str, tuple[int, str]]) -> None:
+def _summary(out: Path, name: str, skipped: dict[str, tuple[int, str]]) -> list[tuple[str, float]]:
     # Read back from the file, so that categories finished by an earlier run are ranked too.
     with AnalysisDatabase(out) as database:
         stored = [database.category(key, name) for key in database.categories(name)]
@@ -199,7 +253,8 @@ def _summary(out: Path, name: str, skipped: dict[str, tuple[int, str]]) -> None:
     table = Table(title=f"{name}: categories ranked by tau (linear separability of k=2)")
     for column in ("rank", "category", "samples", "tau", "eigengap k", "note"):
         table.add_column(column)
-    for rank, (key, tau) in enumerate(rank_categories(taus), start=1):
+    ranked = rank_categories(taus)
+    for rank, (key, tau) in enumerate(ranked, start=1):
         category = by_name[key]
         k = category.scores.get("eigengap_k", float("nan"))
         table.add_row(str(rank), key, str(category.size), f"{tau:.3g}", f"{k:.0f}", "")
@@ -207,3 +262,4 @@ def _summary(out: Path, name: str, skipped: dict[str, tuple[int, str]]) -> None:
         table.add_row("-", key, str(size), "", "", reason)
     console.print(table)
     console.print(f"wrote {out}")
+    return ranked

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from relscope._version import __version__
-from relscope.cli import analyze, demo, project
+from relscope.cli import analyze, attribute, demo, project, run
 
 app = typer.Typer(
     name="relscope",
@@ -32,8 +32,10 @@ def _root(
     """Dataset-wide explainable AI for PyTorch: attribute, analyze, explore."""
 
 
-project.register(app)
+attribute.register(app)
 analyze.register(app)
+project.register(app)
+run.register(app)
 demo.register(app)
 
 

@@ -93,6 +93,79 @@ def print_report(report: ProjectReport) -> None:
     )
 
 
+def write_project(
+    out: Path,
+    *,
+    name: str,
+    model: str,
+    label_map: Path,
+    dataset: Path,
+    dataset_name: str | None = None,
+    input_size: tuple[int, int] | None = None,
+    up_sampling: str = "none",
+    down_sampling: str = "none",
+    attributions: list[Path] = (),
+    attribution_method: str | None = None,
+    attribution_strategy: str = "true_label",
+    analyses: list[Path] = (),
+    analysis_method: str | None = None,
+    model_weights: Path | None = None,
+    allow_root: list[Path] = (),
+) -> ProjectReport:
+    """Cross-check the files and write the project file ``out`` (replacing it).
+
+    Raises a one-line error naming the first problem, and writes nothing, if the files do
+    not agree with each other.
+    """
+    out = out.absolute()
+    base = out.parent.resolve()
+    roots = [base, *(root.resolve() for root in allow_root)]
+    is_folder = dataset.is_dir()
+
+    def inside(path: Path, *, directory: bool = False) -> Path:
+        return resolve_inside(path.absolute(), base, roots, directory=directory)
+
+    spec = DatasetSpec(
+        name=dataset_name or dataset.stem,
+        type="image_directory" if is_folder else "hdf5",
+        path=inside(dataset, directory=is_folder),
+        input_width=input_size[1] if input_size else None,
+        input_height=input_size[0] if input_size else None,
+        up_sampling_method=up_sampling,
+        down_sampling_method=down_sampling,
+    )
+    for option, value, allowed in (
+        ("--up-sampling", up_sampling, UP_SAMPLING_METHODS),
+        ("--down-sampling", down_sampling, DOWN_SAMPLING_METHODS),
+        ("--attribution-strategy", attribution_strategy, ("true_label", "predicted_label")),
+    ):
+        if value not in allowed:
+            raise ConfigError(f"{option} must be one of {', '.join(allowed)}, got {value!r}")
+    attribution_spec = None
+    if attributions:
+        sources = [inside(path) for path in attributions]
+        attribution_spec = AttributionSpec(
+            _attribution_method(sources, attribution_method), attribution_strategy, sources
+        )
+    project = Project(
+        name=name,
+        model=model,
+        label_map=inside(label_map),
+        dataset=spec,
+        attributions=attribution_spec,
+        analyses=_analysis_specs([inside(path) for path in analyses], analysis_method),
+        path=out,
+        model_weights=None if model_weights is None else inside(model_weights),
+    )
+    report = check_loaded_project(project)
+    if not report.ok:
+        first = report.errors[0]
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        raise fail(f"{first.where}: {first.message}{more}; nothing was written")
+    save_project(project, out, allowed_roots=allow_root)
+    return report
+
+
 def register(app: typer.Typer) -> None:
     """Add the commands of this module to ``app``."""
 
@@ -126,6 +199,9 @@ def register(app: typer.Typer) -> None:
         allow_root: list[Path] = typer.Option(
             [], help="Folder outside the project folder that files may come from."
         ),
+        model_weights: Path | None = typer.Option(
+            None, help="Weights file of the model (relscope extra, for the designer)."
+        ),
         force: bool = typer.Option(False, "--force", help="Replace an existing project file."),
     ) -> None:
         """Write a project file tying dataset, label map, attributions and analyses together.
@@ -135,50 +211,24 @@ def register(app: typer.Typer) -> None:
         out = out.absolute()
         if out.exists() and not force:
             raise ConfigError(f"{out} exists; pass --force to replace it")
-        base = out.parent.resolve()
-        roots = [base, *(root.resolve() for root in allow_root)]
-        is_folder = dataset.is_dir()
-
-        def inside(path: Path, *, directory: bool = False) -> Path:
-            return resolve_inside(path.absolute(), base, roots, directory=directory)
-
-        spec = DatasetSpec(
-            name=dataset_name or dataset.stem,
-            type="image_directory" if is_folder else "hdf5",
-            path=inside(dataset, directory=is_folder),
-            input_width=input_size[1] if input_size else None,
-            input_height=input_size[0] if input_size else None,
-            up_sampling_method=up_sampling,
-            down_sampling_method=down_sampling,
-        )
-        for option, value, allowed in (
-            ("--up-sampling", up_sampling, UP_SAMPLING_METHODS),
-            ("--down-sampling", down_sampling, DOWN_SAMPLING_METHODS),
-            ("--attribution-strategy", attribution_strategy, ("true_label", "predicted_label")),
-        ):
-            if value not in allowed:
-                raise ConfigError(f"{option} must be one of {', '.join(allowed)}, got {value!r}")
-        attributions = None
-        if attribution:
-            sources = [inside(path) for path in attribution]
-            attributions = AttributionSpec(
-                _attribution_method(sources, attribution_method), attribution_strategy, sources
-            )
-        project = Project(
+        report = write_project(
+            out,
             name=name,
             model=model,
-            label_map=inside(label_map),
-            dataset=spec,
-            attributions=attributions,
-            analyses=_analysis_specs([inside(path) for path in analysis], analysis_method),
-            path=out,
+            label_map=label_map,
+            dataset=dataset,
+            dataset_name=dataset_name,
+            input_size=input_size,
+            up_sampling=up_sampling,
+            down_sampling=down_sampling,
+            attributions=attribution,
+            attribution_method=attribution_method,
+            attribution_strategy=attribution_strategy,
+            analyses=analysis,
+            analysis_method=analysis_method,
+            model_weights=model_weights,
+            allow_root=allow_root,
         )
-        report = check_loaded_project(project)
-        if not report.ok:
-            first = report.errors[0]
-            more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
-            raise fail(f"{first.where}: {first.message}{more}; nothing was written")
-        save_project(project, out, allowed_roots=allow_root)
         print_report(report)
         console.print(f"wrote {out}")
 

@@ -81,6 +81,8 @@ class Project:
     attributions: AttributionSpec | None = None
     analyses: list[AnalysisSpec] = field(default_factory=list)
     path: Path | None = None
+    #: relscope extra (ViRelAy ignores it): the weights file of ``model``, if any.
+    model_weights: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -93,6 +95,8 @@ class Project:
     def referenced_paths(self) -> list[Path]:
         """Every file or folder the project refers to."""
         paths = [self.label_map, self.dataset.path]
+        if self.model_weights is not None:
+            paths.append(self.model_weights)
         if self.attributions is not None:
             paths += self.attributions.sources
         for analysis in self.analyses:
@@ -258,7 +262,9 @@ def resolve_inside(
 
 
 _TOP_KEYS = ("project",)
-_PROJECT_KEYS = ("name", "model", "label_map", "dataset", "attributions", "analyses")
+_PROJECT_KEYS = (
+    "name", "model", "model_weights", "label_map", "dataset", "attributions", "analyses",
+)  # fmt: skip
 _DATASET_KEYS = (
     "name", "type", "path", "input_width", "input_height", "up_sampling_method",
     "down_sampling_method", "label_index_regex", "label_word_net_id_regex",
@@ -286,6 +292,7 @@ def load_project(
     where = "project"
     name = reader.string(body, "name", where)
     model = reader.string(body, "model", where)
+    weights = reader.file(body, "model_weights", where) if "model_weights" in body else None
     label_map = reader.file(body, "label_map", where)
     if body.get("dataset") is None:
         raise FormatError(path, "project.dataset", "a mapping", "nothing")
@@ -342,6 +349,7 @@ def load_project(
     return Project(
         name=name,
         model=model,
+        model_weights=weights,
         label_map=label_map,
         dataset=dataset,
         attributions=attributions,
@@ -402,6 +410,11 @@ def save_project(
     body: dict[str, Any] = {
         "name": project.name,
         "model": project.model,
+        **(
+            {"model_weights": _relative(project.model_weights, base, roots)}
+            if project.model_weights is not None
+            else {}
+        ),
         "label_map": _relative(project.label_map, base, roots),
         "dataset": dataset_section,
     }

@@ -1,0 +1,208 @@
+"""``relscope attribute``: the batch engine (exact rows, strategies, resume) and its command."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from relscope.attribution.config import method_config
+from relscope.cli import attribute as attribute_module
+from relscope.cli.attribute import attribute_dataset, load_method
+from relscope.cli.main import app
+from relscope.data.attribution_db import AttributionDatabase
+from relscope.data.builtin import mnist_cnn
+from relscope.data.dataset import open_dataset, write_hdf5_dataset
+from relscope.data.model import save_weights
+from relscope.errors import ConfigError
+
+runner = CliRunner()
+REFERENCE = "relscope.data.builtin:mnist_cnn"
+METHOD = {"method": "epsilon_gamma_box", "params": {"low": 0.0, "high": 1.0}}
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.random((48, 1, 28, 28)).astype(np.float32)
+    labels = np.arange(48) % 3
+    data = write_hdf5_dataset(tmp_path / "data.h5", images, labels)
+    torch.manual_seed(1)
+    weights = save_weights(mnist_cnn(), tmp_path / "cnn.pt")
+    return tmp_path, data, weights, images, labels
+
+
+def model_from(weights):
+    model = mnist_cnn()
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    return model.eval()
+
+
+def read(path):
+    with AttributionDatabase(path) as database:
+        attribution, label, prediction = database.read(database.indices)
+        return database.indices, np.asarray(attribution), label, prediction, database.metadata
+
+
+def test_rows_equal_the_attributor_on_each_sample_with_the_true_label(files):
+    tmp_path, data, weights, images, labels = files
+    model = model_from(weights)
+    with open_dataset(data) as dataset:
+        run = attribute_dataset(
+            dataset, model, method_config(METHOD), tmp_path / "a.h5", batch_size=7, progress=False
+        )
+    assert (run.samples, run.resumed) == (48, 0)
+    index, attribution, label, prediction, metadata = read(tmp_path / "a.h5")
+    expected = method_config(METHOD).attributor()(
+        model, torch.from_numpy(images), torch.from_numpy(labels)
+    )
+    np.testing.assert_array_equal(index, np.arange(48))
+    np.testing.assert_allclose(attribution, expected.relevance.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(prediction, expected.output.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(label, labels)
+    assert metadata["method"] == {**METHOD, "name": "epsilon_gamma_box", "strategy": "true_label"}
+    assert metadata["model"] == ""
+    assert run.accuracy == pytest.approx((expected.output.argmax(1).numpy() == labels).mean())
+
+
+def test_predicted_label_strategy_and_a_class_subset(files):
+    tmp_path, data, weights, images, labels = files
+    model = model_from(weights)
+    with open_dataset(data) as dataset:
+        attribute_dataset(
+            dataset, model, method_config("epsilon_plus"), tmp_path / "p.h5",
+            strategy="predicted_label", classes=[0, 2], progress=False,
+        )  # fmt: skip
+    index, attribution, label, _, metadata = read(tmp_path / "p.h5")
+    rows = np.flatnonzero(labels != 1)
+    np.testing.assert_array_equal(index, rows)
+    np.testing.assert_array_equal(label, labels[rows])
+    expected = method_config("epsilon_plus").attributor()(model, torch.from_numpy(images[rows]))
+    np.testing.assert_allclose(attribution, expected.relevance.numpy(), rtol=1e-5, atol=1e-6)
+    assert metadata["method"]["strategy"] == "predicted_label"
+
+
+def test_an_interrupted_run_resumes_and_writes_the_same_file(files):
+    tmp_path, data, weights, _, _ = files
+    model = model_from(weights)
+    config = method_config(METHOD)
+
+    def interrupt(done):
+        if done >= 20:
+            raise KeyboardInterrupt
+
+    with open_dataset(data) as dataset:
+        with pytest.raises(KeyboardInterrupt):
+            attribute_dataset(dataset, model, config, tmp_path / "r.h5", batch_size=4,
+                              segment_rows=8, progress=False, on_batch=interrupt)  # fmt: skip
+        assert not (tmp_path / "r.h5").exists()
+        computed = []
+        options = {"batch_size": 4, "segment_rows": 8, "progress": False}
+        run = attribute_dataset(
+            dataset, model, config, tmp_path / "r.h5", on_batch=computed.append, **options
+        )
+        attribute_dataset(dataset, model, config, tmp_path / "whole.h5", **options)
+    assert run.resumed == 16 and computed[-1] == 32  # two segments of 8 were kept
+    for resumed, whole in zip(
+        read(tmp_path / "r.h5")[:4], read(tmp_path / "whole.h5")[:4], strict=True
+    ):
+        np.testing.assert_array_equal(resumed, whole)
+
+
+def test_engine_refuses_bad_settings(files, tmp_path):
+    _, data, weights, _, _ = files
+    model = model_from(weights)
+    config = method_config(METHOD)
+    with open_dataset(data) as dataset:
+        with pytest.raises(ConfigError, match="strategy must be one of"):
+            attribute_dataset(dataset, model, config, tmp_path / "x.h5", strategy="best")
+        with pytest.raises(ConfigError, match="classes \\[7\\]: no sample"):
+            attribute_dataset(dataset, model, config, tmp_path / "x.h5", classes=[7])
+        with pytest.raises(ConfigError, match="must return \\(batch, classes\\)"):
+            attribute_dataset(dataset, torch.nn.Identity(), config, tmp_path / "x.h5")
+    multi = write_hdf5_dataset(
+        tmp_path / "multi.h5", np.zeros((4, 1, 28, 28), np.float32), np.eye(4, 3, dtype=bool)
+    )
+    with open_dataset(multi) as dataset, pytest.raises(ConfigError, match="use predicted_label"):
+        attribute_dataset(dataset, model, config, tmp_path / "x.h5")
+
+
+def test_load_method_reads_names_params_and_configuration_files(tmp_path):
+    assert load_method("epsilon_gamma_box", ["low=0", "high=1.5"]).params == {
+        "low": 0,
+        "high": 1.5,
+    }
+    (tmp_path / "m.json").write_text('{"name": "mine", "method": "epsilon", "params": {"eps": 2}}')
+    assert load_method(str(tmp_path / "m.json")).name == "mine"
+    with pytest.raises(ConfigError, match="--param must look like name=value"):
+        load_method("epsilon", ["eps"])
+    with pytest.raises(ConfigError, match="applies to a method name"):
+        load_method(str(tmp_path / "m.json"), ["eps=1"])
+
+
+def invoke(*args):
+    result = runner.invoke(app, ["attribute", *map(str, args)], catch_exceptions=False)
+    result.text = " ".join(result.output.split())
+    return result
+
+
+def test_command_writes_the_database_and_reports_throughput(files):
+    tmp_path, data, weights, images, _ = files
+    out = tmp_path / "cli.h5"
+    args = [data, "--model", REFERENCE, "--weights", weights, "--method", "epsilon_gamma_box",
+            "-p", "low=0", "-p", "high=1", "--out", out, "--device", "cpu"]  # fmt: skip
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "48 samples" in result.text and "samples/s" in result.text
+    _, attribution, _, _, metadata = read(out)
+    assert metadata["method"]["params"] == {"low": 0, "high": 1}
+    assert metadata["model"] == REFERENCE
+    assert attribution.shape == (48, 1, 28, 28)
+    again = invoke(*args)
+    assert again.exit_code == 0 and "complete already" in again.text
+    # Normalization is applied before the model, and the attribution is of the normalized input.
+    norm = invoke(*args[:-4], "--out", tmp_path / "norm.h5", "--mean", "0.5", "--std", "0.25")
+    assert norm.exit_code == 0, norm.output
+    model = model_from(weights)
+    x = (torch.from_numpy(images) - 0.5) / 0.25
+    expected = method_config({"method": "epsilon_gamma_box", "params": {"low": 0, "high": 1}})
+    relevance = expected.attributor()(model, x, torch.from_numpy(np.arange(48) % 3)).relevance
+    np.testing.assert_allclose(
+        read(tmp_path / "norm.h5")[1], relevance.numpy(), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_command_errors_are_one_line(files):
+    tmp_path, data, _, _, _ = files
+    base = [data, "--model", REFERENCE, "--out", tmp_path / "e.h5"]
+    for extra, message in (
+        (["--method", "nope"], "unknown method 'nope'"),
+        (["--model", "nowhere:f"], "cannot import 'nowhere'"),
+        (["--param", "eps"], "--param must look like name=value"),
+        (
+            ["--device", "cuda:0"] if not torch.cuda.is_available() else ["--device", "tpu"],
+            "--device",
+        ),
+        (["--classes", "x"], "'x' is not a class index"),
+        (["--mean", "0.5"], "--mean and --std go together"),
+        (["--input-size", "8", "8"], "apply to image folders only"),
+    ):
+        result = runner.invoke(app, ["attribute", *map(str, base + extra)])
+        assert result.exit_code == 2, (extra, result.output)
+        assert message in " ".join(result.output.split()), (extra, result.output)
+
+
+def test_ctrl_c_keeps_completed_segments_and_says_how_to_resume(files, monkeypatch):
+    tmp_path, data, _, _, _ = files
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(attribute_module, "attribute_dataset", interrupted)
+    result = runner.invoke(app, ["attribute", str(data), "--model", REFERENCE, "--out",
+                                 str(tmp_path / "i.h5")])  # fmt: skip
+    assert result.exit_code == 130
+    assert "run the same command to resume" in " ".join(result.output.split())
+    assert h5py.is_hdf5(data)
