@@ -130,14 +130,22 @@ def load_method(method: str, params: Sequence[str] = ()) -> MethodConfig:
         except yaml.YAMLError as error:
             raise ConfigError(f"{method}: not valid JSON/YAML ({error})") from None
         return method_config(data)
+    return method_config({"method": method, "params": parse_params(params, "--param")})
+
+
+def parse_params(items: Sequence[str], option: str) -> dict[str, Any]:
+    """``name=value`` items into a dict; values are read as YAML scalars or lists."""
     values: dict[str, Any] = {}
-    for item in params:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--param must look like name=value, got {item!r}")
-        # YAML scalars: numbers, booleans, null and lists ("[1, 2]") as a user would type them.
-        values[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return method_config({"method": method, "params": values})
+            raise ConfigError(f"{option} must look like name=value, got {item!r}")
+        try:
+            # Numbers, booleans, null and lists ("[1, 2]") as a user would type them.
+            values[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"{option} {item!r}: the value is not valid YAML") from None
+    return values
 
 
 def _selected(dataset: ImageDataset, classes: list[int] | None) -> np.ndarray:
@@ -345,6 +353,9 @@ def register(app: typer.Typer) -> None:
         ),
         param: list[str] = typer.Option([], "--param", "-p", help="Method parameter name=value."),
         weights: Path | None = typer.Option(None, help="Weights file (.pt/.pth/.safetensors)."),
+        model_param: list[str] = typer.Option(
+            [], "--model-param", help="Keyword argument of the model factory, name=value."
+        ),
         strategy: str = typer.Option("true_label", help="true_label|predicted_label"),
         classes: str = typer.Option("", help="Comma-separated class indices (default: all)."),
         batch_size: int = typer.Option(32, "--batch-size", min=1, help="Samples per batch."),
@@ -360,6 +371,9 @@ def register(app: typer.Typer) -> None:
             None, help="Per-channel mean to subtract, e.g. 0.5,0.5,0.5"
         ),
         std: str | None = typer.Option(None, help="Per-channel std to divide by."),
+        segment_rows: int | None = typer.Option(
+            None, min=1, help="Rows per durable segment (what an interruption can lose)."
+        ),
         overwrite: bool = typer.Option(False, "--overwrite", help="Redo a complete output."),
     ) -> None:
         """Attribute every sample (or the given classes) of a dataset into an HDF5 database."""
@@ -374,7 +388,9 @@ def register(app: typer.Typer) -> None:
             mean=_floats(mean, "--mean"),
             std=_floats(std, "--std"),
         )
-        network = load_model(model, weights, device=resolved)
+        network = load_model(
+            model, weights, params=parse_params(model_param, "--model-param"), device=resolved
+        )
         console.print(
             f"attributing {dataset} with {config.name} ({json.dumps(config.to_dict())}) "
             f"on {resolved}"
@@ -392,6 +408,7 @@ def register(app: typer.Typer) -> None:
                 num_workers=workers,
                 model_name=model,
                 overwrite=overwrite,
+                segment_rows=segment_rows,
             )
         except KeyboardInterrupt:
             error_console.print(

@@ -35,9 +35,10 @@ are required)::
       categories: [3, 7]            # default: every class attributed
       jobs: 1
 
-Running it again reuses whatever is still valid: the attributions when the model, data and
-attribution settings are unchanged (they are recomputed otherwise), and every cached
-analysis step before the first changed one.
+Inputs outside the folder are referenced by absolute path (as allowed roots of the project:
+``relscope validate`` then needs ``--allow-root``). Running it again reuses what is valid:
+the attributions when the model, data and attribution settings are unchanged (they are
+recomputed otherwise), and every cached analysis step before the first changed one.
 """
 
 from __future__ import annotations
@@ -234,6 +235,7 @@ def run_config(path: Path) -> Path:
     )
     project = folder / "project.yaml"
     roots = sorted({p.parent for p in (dataset_path, label_path, weights_path) if p is not None})
+    roots = [root for root in roots if not root.is_relative_to(folder)]
     report = write_project(
         project,
         name=str(config["project"].get("name", folder.name)),
@@ -248,9 +250,14 @@ def run_config(path: Path) -> Path:
         attribution_strategy=strategy,
         analyses=[folder / "analysis.h5"],
         analysis_method=name,
-        allow_root=[root for root in roots if not root.is_relative_to(folder)],
+        allow_root=roots,
     )
     print_report(report)
+    if roots:
+        allow = " ".join(f"--allow-root {root}" for root in roots)
+        console.print(
+            f"inputs outside {folder} are referenced: `relscope validate {project} {allow}`"
+        )
     return project
 
 
