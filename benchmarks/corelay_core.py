@@ -6,7 +6,10 @@ sizes where the harness's full runs (three pipeline calls with t-SNE each) excee
 preprocess, dense pairwise distances (SciPyPDist), SparseKNN (k = 10, symmetric), symmetric
 normalized Laplacian, EigenDecomposition (8), KMeans k = 2..10. Prints one JSON line.
 
-Usage: ``/path/to/anchors-venv/bin/python benchmarks/corelay_core.py N``
+With ``--tsne`` it also times corelay's TSNEEmbedding (scikit-learn, 1000 iterations) of
+the eigenvectors, as the harness's pipeline does, for the whole-pipeline figure.
+
+Usage: ``/path/to/anchors-venv/bin/python benchmarks/corelay_core.py N [--tsne]``
 """
 
 import json
@@ -50,6 +53,13 @@ def main() -> None:
         KMeans(n_clusters=k)(vectors)
     seconds["kmeans"] = time.perf_counter() - start
     seconds["analysis core"] = sum(seconds.values())
+    if "--tsne" in sys.argv[2:]:
+        from corelay.processor.embedding import TSNEEmbedding
+
+        start = time.perf_counter()
+        TSNEEmbedding()(vectors)
+        seconds["tsne"] = time.perf_counter() - start
+        seconds["total"] = seconds["analysis core"] + seconds["tsne"]
     print(json.dumps({"n": n, "seconds": seconds}), flush=True)
 
 

@@ -35,9 +35,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "SPRAY_RESULT:"
+STAGE = "SPRAY_STAGE:"
 K_RANGE = tuple(range(2, 11))
 TSNE_BACKEND = os.environ.get("SPRAY_TSNE", "auto")
 REPEATS = int(os.environ.get("SPRAY_REPEATS", "3"))
+# SPRAY_CACHE=0 skips the cold/warm cache runs (at 100 000 the cold run repeats everything).
+CACHE_RUNS = os.environ.get("SPRAY_CACHE", "1") != "0"
 
 
 def synthetic(n: int, seed: int = 0, prototypes: int = 5, size: int = 32):
@@ -120,6 +123,9 @@ def worker(n: int) -> dict:
             if name == "eigsh":
                 embedding = out
             runs.setdefault(name, []).append(time.perf_counter() - start)
+            # Stage by stage, so that a run stopped at the budget still reports what finished.
+            stage = {"stage": name, "repeat": repeat, "s": runs[name][-1], "mib": _kib("VmHWM")}
+            print(STAGE + json.dumps(stage), flush=True)
             if name == "kmeans":
                 clusters = out
     times = {name: statistics.median(values) for name, values in runs.items()}
@@ -131,11 +137,13 @@ def worker(n: int) -> dict:
     times["analysis core"] = sum(v for k, v in times.items() if k != "tsne")
     times["total"] = sum(v for k, v in times.items() if k != "analysis core")
 
-    with tempfile.TemporaryDirectory() as folder:
-        storage = HDF5Storage(Path(folder) / "cache.h5")
-        cached = [(name, _with_io(processor, storage)) for name, processor in stages()]
-        cold = _run(cached, data)
-        warm = _run(cached, data)
+    cold = warm = None
+    if CACHE_RUNS:
+        with tempfile.TemporaryDirectory() as folder:
+            storage = HDF5Storage(Path(folder) / "cache.h5")
+            cached = [(name, _with_io(processor, storage)) for name, processor in stages()]
+            cold = _run(cached, data)
+            warm = _run(cached, data)
     return {
         "n": n,
         "repeats": REPEATS,
@@ -180,8 +188,14 @@ def run_size(n: int, budget: int) -> dict:
         process = subprocess.run(
             command, capture_output=True, text=True, env=env, timeout=budget, check=False
         )
-    except subprocess.TimeoutExpired:
-        return {"n": n, "error": f"over the budget of {budget} s"}
+    except subprocess.TimeoutExpired as stopped:
+        output = stopped.stdout.decode() if isinstance(stopped.stdout, bytes) else stopped.stdout
+        finished = [
+            json.loads(line[len(STAGE) :])
+            for line in (output or "").splitlines()
+            if line.startswith(STAGE)
+        ]
+        return {"n": n, "error": f"over the budget of {budget} s", "finished": finished}
     for line in process.stdout.splitlines():
         if line.startswith(MARKER):
             return json.loads(line[len(MARKER) :])
@@ -200,8 +214,8 @@ def run_anchors(python: str, sizes: list[int], out: Path) -> dict:
 
 
 def run_corelay_core(python: str, n: int, budget: int) -> dict:
-    """corelay's analysis core alone at ``n`` (``benchmarks/corelay_core.py``, anchors' Python)."""
-    command = [python, str(ROOT / "benchmarks" / "corelay_core.py"), str(n)]
+    """corelay's analysis core and t-SNE at ``n`` (``benchmarks/corelay_core.py``)."""
+    command = [python, str(ROOT / "benchmarks" / "corelay_core.py"), str(n), "--tsne"]
     env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
     try:
         process = subprocess.run(
@@ -220,7 +234,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=900, help="seconds per size")
     parser.add_argument("--anchors-python")
     parser.add_argument("--anchors-sizes", default="1000,5000", help="corelay's full runs")
-    parser.add_argument("--corelay-core-sizes", default="20000", help="corelay's core only")
+    parser.add_argument("--corelay-core-sizes", default="20000", help="corelay's stages one by one")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "spray.json"))
     args = parser.parse_args()
     if args.worker:
@@ -257,7 +271,7 @@ def main() -> None:
         s = r["seconds"]
         cells = [s["preprocess"], s["knn"], s["laplacian"], s["eigsh"], s["kmeans"], s["tsne"]]
         cells += [s["analysis core"], s["total"], r["cache_cold_s"], r["cache_warm_s"]]
-        print(f"| {r['n']} | " + " | ".join(f"{c:.2f}" for c in cells)
+        print(f"| {r['n']} | " + " | ".join("-" if c is None else f"{c:.2f}" for c in cells)
               + f" | {r['peak_delta_mib']:.0f} |")  # fmt: skip
 
 

@@ -162,6 +162,9 @@ def test_command_writes_the_database_and_reports_throughput(files):
     assert attribution.shape == (48, 1, 28, 28)
     again = invoke(*args)
     assert again.exit_code == 0 and "complete already" in again.text
+    other = runner.invoke(app, ["attribute", *map(str, args), "-p", "gamma=0.5"])
+    assert other.exit_code == 2
+    assert "holds attributions of other settings" in " ".join(other.output.split())
     # Normalization is applied before the model, and the attribution is of the normalized input.
     norm = invoke(*args[:-4], "--out", tmp_path / "norm.h5", "--mean", "0.5", "--std", "0.25")
     assert norm.exit_code == 0, norm.output

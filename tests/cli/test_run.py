@@ -127,3 +127,15 @@ def test_bad_configurations_fail_in_one_line_before_any_work(config, change, mes
     text = " ".join(result.output.split())
     assert message.replace("\\", "") in text or __import__("re").search(message, text), text
     assert not (path.parent / "out" / "attribution.h5").exists()
+
+
+def test_the_documented_example_configuration_is_valid():
+    from pathlib import Path
+
+    from relscope.cli.run import _pipeline, load_run_config
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "run-config.yaml"
+    config = load_run_config(path)
+    assert config["model"]["factory"] == "relscope.data.builtin:mnist_cnn"
+    pipeline = _pipeline(path.parent, config["analysis"])
+    assert "umap: null" in pipeline and "perplexity: 30.0" in pipeline

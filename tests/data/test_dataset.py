@@ -15,7 +15,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from relscope.data.dataset import (
     DOWN_SAMPLING_METHODS,
@@ -250,6 +250,35 @@ def test_dataloader_with_workers_matches_direct_indexing(
     assert torch.equal(torch.cat(images), torch.stack([dataset[i][0] for i in range(60)]))
     assert torch.equal(torch.cat(labels), torch.stack([dataset[i][1] for i in range(60)]))
     dataset.close()
+
+
+def test_getitems_reads_a_batch_once_and_equals_getitem(
+    equal_size: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    path, _, _ = equal_size
+    order = [40, 2, 58, 2, 30]
+    with HDF5Dataset(path, transform=lambda image: image * 2) as dataset:
+        expected = [dataset[i] for i in order]
+        reads = []
+        single = dataset._read_data
+        monkeypatch.setattr(dataset, "_read_data", lambda i: reads.append(i) or single(i))
+        items = dataset.__getitems__(order)
+        assert reads == []  # one selection for the whole batch, no per-sample reads
+        for (image, label), (want_image, want_label) in zip(items, expected, strict=True):
+            assert torch.equal(image, want_image) and torch.equal(label, want_label)
+        assert dataset.__getitems__([]) == []
+        with pytest.raises(IndexError):
+            dataset.__getitems__([0, 60])
+    # A Subset in a DataLoader fetches through it too (per-id groups and multi-label alike).
+    multi = write_hdf5_dataset(
+        tmp_path / "m.h5",
+        {f"s{i}": np.full((1, 2, 2), i, np.float32) for i in range(6)},
+        {f"s{i}": np.eye(6, 3, k=-i % 3, dtype=bool)[i] for i in range(6)},
+    )
+    with HDF5Dataset(multi) as dataset:
+        (images, labels) = next(iter(DataLoader(Subset(dataset, [4, 1, 3]), batch_size=3)))
+        assert images[:, 0, 0, 0].tolist() == [4.0, 1.0, 3.0]
+        assert torch.equal(labels, torch.stack([dataset[i][1] for i in (4, 1, 3)]))
 
 
 def test_pickle_drops_the_open_handle(equal_size: tuple[Path, np.ndarray, np.ndarray]) -> None:

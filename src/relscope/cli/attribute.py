@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Subset
 
 from relscope.attribution.config import MethodConfig, method_config
 from relscope.cli._common import console, error_console, user_errors
-from relscope.data.attribution_db import AttributionWriter
+from relscope.data.attribution_db import AttributionDatabase, AttributionWriter
 from relscope.data.dataset import ImageDataset, open_dataset
 from relscope.data.labels import load_label_map
 from relscope.data.model import load_model
@@ -46,6 +46,7 @@ __all__ = [
     "load_method",
     "parse_classes",
     "resolve_device",
+    "selected_samples",
 ]
 
 STRATEGIES = ("true_label", "predicted_label")
@@ -148,10 +149,12 @@ def parse_params(items: Sequence[str], option: str) -> dict[str, Any]:
     return values
 
 
-def _selected(dataset: ImageDataset, classes: list[int] | None) -> np.ndarray:
+def selected_samples(dataset: ImageDataset, classes: Sequence[int] | None) -> np.ndarray:
+    """Dataset positions of the samples labelled with one of ``classes`` (None: all)."""
     labels = np.asarray(dataset.labels())
     if classes is None:
         return np.arange(len(dataset), dtype=np.int64)
+    classes = list(classes)
     if labels.ndim == 2:
         wanted = [c for c in classes if c < labels.shape[1]]
         keep = labels[:, wanted].any(axis=1) if wanted else np.zeros(len(labels), bool)
@@ -207,8 +210,18 @@ def attribute_dataset(
         )
     out = Path(out)
     device = torch.device(device)
-    index = _selected(dataset, parse_classes(list(classes)) if classes is not None else None)
+    index = selected_samples(dataset, parse_classes(list(classes)) if classes is not None else None)
+    method = {**config.to_dict(), "strategy": strategy}
     if out.is_file() and not overwrite:
+        with AttributionDatabase(out) as existing:
+            same = existing.metadata.get("method") == method and np.array_equal(
+                existing.indices, index
+            )
+        if not same:
+            raise ConfigError(
+                f"{out} holds attributions of other settings (method, strategy or samples); "
+                "pass --overwrite to replace it"
+            )
         console.print(f"{out} is complete already: kept (overwrite to redo it)")
         return AttributionRun(out, len(index), len(index), 0.0, None)
     if overwrite and out.is_file():
@@ -229,7 +242,7 @@ def attribute_dataset(
         shape=tuple(first.shape),
         num_outputs=int(outputs.shape[1]),
         num_labels=labels.shape[1] if labels.ndim == 2 else None,
-        method={**config.to_dict(), "strategy": strategy},
+        method=method,
         model=model_name,
         segment_rows=segment_rows,
     )

@@ -63,6 +63,7 @@ from relscope.cli.attribute import (
     parse_classes,
     print_run,
     resolve_device,
+    selected_samples,
 )
 from relscope.cli.project import print_report, write_project
 from relscope.data.attribution_db import AttributionDatabase
@@ -201,7 +202,8 @@ def run_config(path: Path) -> Path:
 
     attribution = folder / "attribution.h5"
     stored = {**method_cfg.to_dict(), "strategy": strategy}
-    redo = attribution.is_file() and not _same_attributions(attribution, stored, factory)
+    expected = selected_samples(data, classes)
+    redo = attribution.is_file() and not _same_attributions(attribution, stored, factory, expected)
     if redo:
         console.print("the attribution settings changed: attributing again")
     with data:
@@ -261,9 +263,11 @@ def run_config(path: Path) -> Path:
     return project
 
 
-def _same_attributions(path: Path, method: dict[str, Any], model: str) -> bool:
+def _same_attributions(path: Path, method: dict[str, Any], model: str, index: np.ndarray) -> bool:
     with AttributionDatabase(path) as database:
-        return database.metadata.get("method") == method and database.metadata.get("model") == model
+        metadata = database.metadata
+        same = metadata.get("method") == method and metadata.get("model") == model
+        return same and np.array_equal(database.indices, index)
 
 
 def _index_names(dataset: Any) -> LabelMap:

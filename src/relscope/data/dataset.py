@@ -248,6 +248,31 @@ class ImageDataset(Dataset[tuple[torch.Tensor, torch.Tensor]], abc.ABC):
             image = self.transform(image)
         return image, label
 
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``[self[i] for i in indices]``, read as one batch.
+
+        A :class:`torch.utils.data.DataLoader` fetches whole batches through this method, so
+        an HDF5 file is read with one selection per batch rather than one per sample (with
+        compressed chunks that is the difference between decompressing a chunk once and once
+        per sample).
+        """
+        rows = self._check_indices(list(indices))
+        if not len(rows):
+            return []
+        data = self._read_rows(rows)
+        labels = self.labels()[rows]
+        items = []
+        for image, label in zip(data, labels, strict=True):
+            tensor = torch.from_numpy(np.ascontiguousarray(image))
+            if self.transform is not None:
+                tensor = self.transform(tensor)
+            if self.multi_label:
+                target = torch.from_numpy(np.asarray(label, dtype=bool).copy())
+            else:
+                target = torch.tensor(int(label), dtype=torch.int64)
+            items.append((tensor, target))
+        return items
+
     def batches(
         self, batch_size: int, indices: Sequence[int] | np.ndarray | None = None
     ) -> Iterator[Batch]:
