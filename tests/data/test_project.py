@@ -89,6 +89,25 @@ def test_round_trip_writes_relative_paths(tmp_path):
     assert again.analyses == project.analyses
 
 
+def test_model_weights_extra_round_trips_and_must_exist_inside(tmp_path):
+    document = make_folder(tmp_path / "p")
+    (tmp_path / "p" / "model.pt").write_bytes(b"weights")
+    body = {**document["project"], "model_weights": "model.pt"}
+    project = load_project(write_doc(tmp_path / "p", {"project": body}))
+    assert project.warnings == []  # a known relscope extra, not an unknown key
+    assert project.model_weights == (tmp_path / "p" / "model.pt").resolve()
+    out = save_project(project, tmp_path / "p" / "copy.yaml")
+    assert yaml.safe_load(out.read_text())["project"]["model_weights"] == "model.pt"
+    assert load_project(out).model_weights == project.model_weights
+    body["model_weights"] = "../outside.pt"
+    (tmp_path / "outside.pt").write_bytes(b"weights")
+    with pytest.raises(PathError, match=r"project\.model_weights"):
+        load_project(write_doc(tmp_path / "p", {"project": body}))
+    body["model_weights"] = "missing.pt"
+    with pytest.raises(PathError, match=r"project\.model_weights"):
+        load_project(write_doc(tmp_path / "p", {"project": body}))
+
+
 def test_minimal_project_and_image_directory(tmp_path):
     document = make_folder(tmp_path)
     body = document["project"]
