@@ -46,6 +46,17 @@ def test_weights_files_that_would_run_code_are_refused(tmp_path):
         load_weights(tmp_path / "missing.pt")
 
 
+def test_trusted_pickles_need_the_explicit_flag(tmp_path):
+    torch.manual_seed(2)
+    trained = mnist_cnn()
+    torch.save(trained, tmp_path / "whole.pt")  # a pickled module, not a state dict
+    with pytest.raises(ConfigError, match="--allow-pickle reads trusted pickles"):
+        load_model(REFERENCE, tmp_path / "whole.pt")
+    x = torch.rand(2, 1, 28, 28)
+    model = load_model(REFERENCE, tmp_path / "whole.pt", allow_pickle=True)
+    torch.testing.assert_close(model(x), trained.eval()(x))
+
+
 def test_weights_of_another_model_are_refused_in_one_line(tmp_path):
     path = save_weights(mnist_cnn(num_classes=4), tmp_path / "four.pt")
     with pytest.raises(ConfigError, match="the weights do not fit model") as error:

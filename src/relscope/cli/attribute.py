@@ -369,6 +369,9 @@ def register(app: typer.Typer) -> None:
         model_param: list[str] = typer.Option(
             [], "--model-param", help="Keyword argument of the model factory, name=value."
         ),
+        allow_pickle: bool = typer.Option(
+            False, "--allow-pickle", help="Unpickle a trusted weights file (runs its code)."
+        ),
         strategy: str = typer.Option("true_label", help="true_label|predicted_label"),
         classes: str = typer.Option("", help="Comma-separated class indices (default: all)."),
         batch_size: int = typer.Option(32, "--batch-size", min=1, help="Samples per batch."),
@@ -402,7 +405,11 @@ def register(app: typer.Typer) -> None:
             std=_floats(std, "--std"),
         )
         network = load_model(
-            model, weights, params=parse_params(model_param, "--model-param"), device=resolved
+            model,
+            weights,
+            params=parse_params(model_param, "--model-param"),
+            device=resolved,
+            allow_pickle=allow_pickle,
         )
         console.print(
             f"attributing {dataset} with {config.name} ({json.dumps(config.to_dict())}) "

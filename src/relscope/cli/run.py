@@ -10,6 +10,7 @@ are required)::
       factory: mypkg.models:cnn
       weights: cnn.pt          # .pt/.pth/.safetensors, loaded safely (tensors only)
       params: {}               # keyword arguments of the factory
+      allow_pickle: false      # true unpickles a trusted weights file (runs its code)
     dataset:
       path: data.h5            # HDF5 dataset database or image folder (one folder per class)
       label_map: labels.json   # default: classes named by their index
@@ -75,7 +76,7 @@ __all__ = ["load_run_config", "run_config"]
 
 _SECTIONS = {
     "project": {"folder", "name"},
-    "model": {"factory", "weights", "params"},
+    "model": {"factory", "weights", "params", "allow_pickle"},
     "dataset": {"path", "label_map", "input_size", "up_sampling", "down_sampling", "mean", "std"},
     "attribution": {"method", "params", "strategy", "classes", "batch_size", "device", "workers"},
     "analysis": {"name", "pipeline", "set", "categories", "jobs"},
@@ -198,7 +199,13 @@ def run_config(path: Path) -> Path:
     weights = model_section.get("weights")
     weights_path = None if weights is None else _path(base, weights, "model.weights")
     factory = str(model_section["factory"])
-    model = load_model(factory, weights_path, params=model_section.get("params"), device=device)
+    model = load_model(
+        factory,
+        weights_path,
+        params=model_section.get("params"),
+        device=device,
+        allow_pickle=model_section.get("allow_pickle") is True,
+    )
 
     attribution = folder / "attribution.h5"
     stored = {**method_cfg.to_dict(), "strategy": strategy}

@@ -2,8 +2,9 @@
 
 Weights are read with ``torch.load(weights_only=True)`` (tensors and plain containers only:
 a weights file cannot run code) or, for ``.safetensors``, with the ``safetensors`` package
-when it is installed. A checkpoint dict that wraps the state dict under ``state_dict`` or
-``model`` is unwrapped.
+when it is installed. Full unpickling, which runs whatever code the file names, happens only
+with the explicit ``allow_pickle=True`` (``--allow-pickle`` on the command line). A
+checkpoint dict that wraps the state dict under ``state_dict`` or ``model`` is unwrapped.
 
 >>> model = load_model("torch.nn:Identity")
 >>> type(model).__name__, model.training
@@ -35,10 +36,12 @@ def load_model(
     *,
     params: Mapping[str, Any] | None = None,
     device: str | torch.device = "cpu",
+    allow_pickle: bool = False,
 ) -> nn.Module:
     """Build ``reference`` (``package.module:factory``), load ``weights``, evaluation mode.
 
     ``params`` are keyword arguments of the factory. The model is returned on ``device``.
+    ``allow_pickle`` lets :func:`load_weights` unpickle arbitrary objects (trusted files only).
     """
     module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
@@ -65,7 +68,7 @@ def load_model(
             f"model {reference!r}: the factory returned {type(model).__name__}, not a torch module"
         )
     if weights is not None:
-        state = load_weights(weights)
+        state = load_weights(weights, allow_pickle=allow_pickle)
         try:
             model.load_state_dict(state)
         except RuntimeError as error:
@@ -76,8 +79,14 @@ def load_model(
     return model.eval().to(device)
 
 
-def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """A state dict from a ``.pt``/``.pth``/``.bin`` or ``.safetensors`` file, on the CPU."""
+def load_weights(
+    path: str | os.PathLike[str], *, allow_pickle: bool = False
+) -> dict[str, torch.Tensor]:
+    """A state dict from a ``.pt``/``.pth``/``.bin`` or ``.safetensors`` file, on the CPU.
+
+    ``allow_pickle=True`` unpickles anything (a whole pickled model included); it runs the
+    code the file names, so only for files you trust.
+    """
     path = Path(path)
     if not path.is_file():
         raise PathError(f"{path}: no such weights file")
@@ -91,10 +100,17 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             ) from None
         return dict(load_file(str(path), device="cpu"))
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except Exception as error:  # unpickling reports many kinds of failure
         message = " ".join(str(error).split())[:200]
-        raise ConfigError(f"{path}: not a safe weights file (tensors only): {message}") from None
+        if allow_pickle:
+            raise ConfigError(f"{path}: cannot read the weights file: {message}") from None
+        raise ConfigError(
+            f"{path}: not a safe weights file (tensors only; --allow-pickle reads trusted "
+            f"pickles): {message}"
+        ) from None
+    if allow_pickle and isinstance(state, nn.Module):
+        state = state.state_dict()
     for key in _WRAPPERS:
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
