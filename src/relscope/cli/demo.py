@@ -9,7 +9,6 @@ holding the artifact, and serves the project in the web application when relscop
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import time
@@ -186,16 +185,20 @@ def _report(result: DemoResult, poisoned_class: int, categories: int) -> None:
 
 
 def _serve_or_explain(project: Path, serve: bool) -> None:
-    if importlib.util.find_spec("relscope.app") is not None and serve:
-        from relscope.app import serve as serve_projects  # type: ignore[import-not-found]
+    # The Explorer's front end arrives with the web application; until it is built, serving
+    # only the HTTP API would leave the user at a JSON page, so the demo explains instead.
+    from relscope.app import frontend_built
+    from relscope.app import serve as serve_projects
 
+    if serve and frontend_built():
+        console.print("Serving the project on http://127.0.0.1:8080/ (Ctrl-C stops).")
         serve_projects([project])
         return
     console.print(
-        f"The project is complete: {project}. relscope's web application is not part of this "
-        "release yet; check the project with "
-        f"`relscope validate {project}`, or open it in ViRelAy (`virelay {project}`), which "
-        "reads the same layout."
+        f"The project is complete: {project}. relscope's Explorer front end is not part of "
+        f"this release yet: `relscope serve {project}` serves its HTTP API "
+        f"(http://127.0.0.1:8080/api/docs); check the project with `relscope validate "
+        f"{project}`, or open it in ViRelAy (`virelay {project}`), which reads the same layout."
     )
 
 

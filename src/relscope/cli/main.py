@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from relscope._version import __version__
-from relscope.cli import analyze, attribute, demo, project, run
+from relscope.cli import analyze, attribute, demo, project, run, serve
 
 app = typer.Typer(
     name="relscope",
@@ -36,6 +36,7 @@ attribute.register(app)
 analyze.register(app)
 project.register(app)
 run.register(app)
+serve.register(app)
 demo.register(app)
 
 

@@ -1,0 +1,46 @@
+"""``relscope serve``: the web application over one or more project files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from relscope.cli._common import console, user_errors
+
+EXAMPLES = """
+[bold]Examples[/bold]
+
+  relscope serve relscope-demo/project.yaml
+  relscope serve a/project.yaml b/project.yaml --port 8081
+  relscope serve shared/project.yaml --allow-root /data/imagenet --host 0.0.0.0
+
+The server binds to 127.0.0.1 unless --host says otherwise; it serves only files the
+projects reference. The HTTP API and its OpenAPI schema are under /api/ (/api/docs).
+"""
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``relscope serve`` to ``app``."""
+
+    @app.command("serve", epilog=EXAMPLES)
+    @user_errors
+    def serve(
+        projects: list[Path] = typer.Argument(..., metavar="PROJECT...", help="Project files."),
+        host: str = typer.Option("127.0.0.1", help="Interface to bind (default: this machine)."),
+        port: int = typer.Option(8080, min=1, max=65535, help="TCP port."),
+        allow_root: list[Path] = typer.Option(
+            [], help="Folder outside a project folder that its files may come from."
+        ),
+    ) -> None:
+        """Serve projects in the web application (HTTP API under /api/)."""
+        from relscope.app import create_app, frontend_built
+
+        application = create_app(projects, allowed_roots=allow_root)
+        import uvicorn
+
+        where = f"http://{host}:{port}/"
+        if not frontend_built():
+            where += "api/docs (the Explorer's front end is not built in this version)"
+        console.print(f"serving {len(projects)} project(s) on {where}; Ctrl-C stops")
+        uvicorn.run(application, host=host, port=port, log_level="warning")

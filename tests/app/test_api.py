@@ -1,0 +1,137 @@
+"""The HTTP API: every endpoint's answer against the project files, and 4xx for bad input."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from relscope.app import create_app
+from relscope.data.analysis_db import AnalysisDatabase
+from relscope.data.attribution_db import AttributionSet
+from relscope.data.dataset import HDF5Dataset
+from support.projects import CLASSES, make_project_folder
+
+with warnings.catch_warnings():
+    # Starlette's note that a later httpx major version is preferred.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    project = make_project_folder(root)
+    client = TestClient(create_app([project]))
+    return client, root
+
+
+def test_projects_labels_and_ranked_categories(served):
+    client, root = served
+    (info,) = client.get("/api/projects").json()
+    assert info["id"] == 0 and info["analyses"] == ["spray"]
+    assert info["dataset"]["samples"] == 36
+    assert info["attribution"] == {"method": "epsilon", "strategy": "true_label"}
+    labels = client.get("/api/projects/0/labels").json()
+    assert [label["name"] for label in labels] == list(CLASSES)
+    ranked = client.get("/api/projects/0/analyses/spray/categories").json()
+    with AnalysisDatabase(root / "analysis.h5") as database:
+        taus = {k: database.category(k, "spray").scores["tau"] for k in database.categories()}
+        sizes = {k: database.category(k, "spray").size for k in database.categories()}
+    assert [row["name"] for row in ranked] == sorted(taus, key=lambda k: -taus[k])
+    for row in ranked:
+        assert row["scores"]["tau"] == pytest.approx(taus[row["name"]])
+        assert row["size"] == sizes[row["name"]]
+        assert row["label_name"] == CLASSES[row["label_index"]]
+
+
+def test_category_embedding_and_clustering_match_the_file(served):
+    client, root = served
+    with AnalysisDatabase(root / "analysis.h5") as database:
+        category = database.category("00000001", "spray")
+    detail = client.get("/api/projects/0/analyses/spray/categories/00000001").json()
+    assert detail["index"] == category.index.tolist()
+    spectral = next(e for e in detail["embeddings"] if e["name"] == "spectral")
+    assert spectral["dims"] == category.embeddings["spectral"].data.shape[1]
+    np.testing.assert_allclose(spectral["eigenvalues"], category.embeddings["spectral"].eigenvalue)
+    clusters = {c["name"]: c for c in detail["clusterings"]}
+    name = next(iter(category.clusterings))
+    labels = category.clusterings[name].labels
+    assert sum(c["size"] for c in clusters[name]["clusters"]) == labels.size
+
+    base = "/api/projects/0/analyses/spray/categories/00000001"
+    points = client.get(f"{base}/embeddings/spectral?dims=2,0").json()
+    data = category.embeddings["spectral"].data
+    np.testing.assert_allclose(points["points"], data[:, [2, 0]].T, atol=1e-5)
+    binary = client.get(f"{base}/embeddings/spectral?dims=1,3&format=binary")
+    assert binary.headers["x-count"] == str(len(data)) and binary.headers["x-dims"] == "2"
+    decoded = np.frombuffer(binary.content, dtype="<f4").reshape(-1, 2)
+    np.testing.assert_allclose(decoded, data[:, [1, 3]], rtol=1e-6)
+    assert client.get(f"{base}/clusterings/{name}").json()["labels"] == labels.tolist()
+    raw = client.get(f"{base}/clusterings/{name}?format=binary").content
+    assert np.frombuffer(raw, dtype="<i4").tolist() == labels.tolist()
+
+
+def test_sample_labels_predictions_image_and_heatmap(served):
+    client, root = served
+    with HDF5Dataset(root / "dataset.h5") as dataset:
+        image = dataset.sample(7).data
+        label = dataset.sample(7).label
+    detail = client.get("/api/projects/0/samples/7").json()
+    assert detail["labels"] == [{"index": label, "name": CLASSES[label]}]
+    sources = sorted(root.glob("attribution-*.h5"))
+    with AttributionSet(sources) as attributions:
+        record = attributions.get(7)
+    assert detail["prediction"][0]["index"] == int(np.argmax(record.prediction))
+    png = Image.open(io.BytesIO(client.get("/api/projects/0/samples/7/image.png").content))
+    expected = np.clip(np.rint(np.moveaxis(image, 0, -1) * 255), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(np.asarray(png), expected)
+    heat = Image.open(io.BytesIO(client.get("/api/projects/0/samples/7/heatmap.png").content))
+    assert heat.mode == "P" and heat.size == (8, 8)
+    maps = {c["name"]: c["palette"] for c in client.get("/api/colormaps").json()}
+    assert len(maps["bwr"]) == 256 and all(len(colour) == 6 for colour in maps["bwr"])
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "text"),
+    [
+        ("/api/projects/1/labels", 404, "no project 1"),
+        ("/api/projects/-1/labels", 422, "greater than or equal to 0"),
+        ("/api/projects/x/labels", 422, "valid integer"),
+        ("/api/projects/0/analyses/nope/categories", 404, "unknown analysis 'nope'"),
+        ("/api/projects/0/analyses/spray/categories/zz", 404, "unknown category 'zz'"),
+        ("/api/projects/0/analyses/spray/categories/00000001/embeddings/umap", 404,
+         "unknown embedding 'umap'"),
+        ("/api/projects/0/analyses/spray/categories/00000001/embeddings/spectral?dims=0,9", 422,
+         "dims must be 1 to 3 dimensions"),
+        ("/api/projects/0/analyses/spray/categories/00000001/embeddings/spectral?dims=a", 422,
+         "comma-separated integers"),
+        ("/api/projects/0/analyses/spray/categories/00000001/embeddings/spectral?format=xml", 422,
+         "json"),
+        ("/api/projects/0/analyses/spray/categories/00000001/clusterings/none", 404,
+         "unknown clustering"),
+        ("/api/projects/0/samples/36", 404, "out of range 0..35"),
+        ("/api/projects/0/samples/36/image.png", 404, "out of range"),
+        ("/api/projects/0/samples/3/heatmap.png?cmap=nope", 422, "unknown colour map"),
+        ("/api/projects/0/analyses/..%2F..%2Fetc%2Fpasswd/categories", 404, ""),
+        ("/api/projects/0/analyses/spray/categories/..%5C..%5Cx", 422, "pattern"),
+    ],
+)  # fmt: skip
+def test_bad_parameters_get_4xx_with_a_reason(served, url, status, text):
+    client, _ = served
+    answer = client.get(url)
+    assert answer.status_code == status, answer.text
+    assert text in answer.text
+
+
+def test_openapi_schema_lists_every_endpoint(served):
+    client, _ = served
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert {
+        "/api/projects", "/api/projects/{project}/labels", "/api/colormaps",
+        "/api/projects/{project}/samples/{index}/heatmap.png",
+        "/api/projects/{project}/analyses/{analysis}/categories/{category}/embeddings/{embedding}",
+    } <= set(paths)  # fmt: skip
