@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from relscope.app import create_app
+from relscope.attribution.image import overlay
 from relscope.data.analysis_db import AnalysisDatabase
 from relscope.data.attribution_db import AttributionSet
 from relscope.data.dataset import HDF5Dataset
@@ -93,6 +94,42 @@ def test_sample_labels_predictions_image_and_heatmap(served):
     assert heat.mode == "P" and heat.size == (8, 8)
     maps = {c["name"]: c["palette"] for c in client.get("/api/colormaps").json()}
     assert len(maps["bwr"]) == 256 and all(len(colour) == 6 for colour in maps["bwr"])
+
+
+def test_overlay_equals_the_library_overlay_of_the_stored_rows(served):
+    client, root = served
+    with HDF5Dataset(root / "dataset.h5") as dataset:
+        image = dataset.sample(4).data
+    with AttributionSet(sorted(root.glob("attribution-*.h5"))) as attributions:
+        relevance = attributions.get(4).attribution
+    answer = client.get("/api/projects/0/samples/4/overlay.png?cmap=coldnhot&alpha=0.5")
+    expected = overlay(relevance, image, cmap="coldnhot", alpha=0.5, value_range=(0.0, 1.0))
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(answer.content))), expected)
+    assert client.get("/api/projects/0/samples/4/overlay.png?alpha=2").status_code == 422
+
+
+def test_sample_pages_follow_the_selection_order(served):
+    client, root = served
+    with HDF5Dataset(root / "dataset.h5") as dataset:
+        labels = dataset.labels()
+    selection = [30, 2, 17, 5, 11]
+    page = client.post(
+        "/api/projects/0/samples/page", json={"indices": selection, "offset": 1, "limit": 3}
+    ).json()
+    assert page["total"] == 5 and page["offset"] == 1
+    assert [s["index"] for s in page["samples"]] == [2, 17, 5]
+    assert [s["labels"] for s in page["samples"]] == [[int(labels[i])] for i in (2, 17, 5)]
+    with AttributionSet(sorted(root.glob("attribution-*.h5"))) as attributions:
+        predicted = [int(np.argmax(attributions.get(i).prediction)) for i in (2, 17, 5)]
+    assert [s["predicted"] for s in page["samples"]] == predicted
+    for body, text in (
+        ({"indices": [1, 36]}, "sample 36 is out of range 0..35"),
+        ({"indices": [-1]}, "greater than or equal to 0"),
+        ({"indices": [1], "limit": 0}, "greater than or equal to 1"),
+        ({"indices": "1,2"}, "valid list"),
+    ):
+        answer = client.post("/api/projects/0/samples/page", json=body)
+        assert answer.status_code == 422 and text in answer.text, answer.text
 
 
 @pytest.mark.parametrize(

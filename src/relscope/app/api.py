@@ -15,10 +15,11 @@ import numpy as np
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from PIL import Image
+from pydantic import BaseModel, Field
 
 from relscope.app.store import ProjectStore, UnknownItemError, finite, label_name, summary
 from relscope.attribution.colormaps import get_colormap, list_colormaps
-from relscope.attribution.image import heatmap_png
+from relscope.attribution.image import heatmap_png, overlay
 from relscope.errors import RelscopeError
 
 __all__ = ["router"]
@@ -240,6 +241,15 @@ def sample(request: Request, project: ProjectId, index: SampleIndex) -> dict[str
     return out
 
 
+def _unit_image(data: np.ndarray) -> np.ndarray:
+    """Pixels in [0, 1]: as they are if they lie there, else min-max scaled."""
+    data = np.asarray(data, dtype=np.float64)
+    low, high = float(data.min()), float(data.max())
+    if low < 0.0 or high > 1.0:
+        return (data - low) / (high - low) if high > low else np.zeros_like(data)
+    return data
+
+
 def _png(array: np.ndarray) -> Response:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
@@ -250,10 +260,7 @@ def _png(array: np.ndarray) -> Response:
 def sample_image(request: Request, project: ProjectId, index: SampleIndex) -> Response:
     """The input image as PNG (values in [0, 1] as they are, other ranges min-max scaled)."""
     served = _served_sample(request, project, index)
-    data = np.asarray(served.dataset.sample(index).data, dtype=np.float64)
-    low, high = float(data.min()), float(data.max())
-    if low < 0.0 or high > 1.0:
-        data = (data - low) / (high - low) if high > low else np.zeros_like(data)
+    data = _unit_image(served.dataset.sample(index).data)
     pixels = np.clip(np.rint(data * 255.0), 0, 255).astype(np.uint8)
     image = pixels[0] if pixels.shape[0] == 1 else np.moveaxis(pixels[:3], 0, -1)
     return _png(np.ascontiguousarray(image))
@@ -277,6 +284,65 @@ def sample_heatmap(
         raise HTTPException(422, detail=str(error)) from None
     relevance = np.asarray(attributions.get(index).attribution, dtype=np.float64)
     return Response(heatmap_png(relevance, cmap), media_type="image/png")
+
+
+@router.get("/projects/{project}/samples/{index}/overlay.png", response_class=Response)
+def sample_overlay(
+    request: Request,
+    project: ProjectId,
+    index: SampleIndex,
+    cmap: Annotated[str, Query(max_length=200)] = "bwr",
+    alpha: Annotated[float, Query(ge=0.0, le=1.0)] = 1.0,
+) -> Response:
+    """The heatmap over the grayscale input, opaque where relevance is strong (RGB PNG)."""
+    served = _served_sample(request, project, index)
+    attributions = served.attributions
+    if attributions is None or index not in attributions:
+        raise HTTPException(404, detail=f"sample {index} has no attribution in this project")
+    try:
+        get_colormap(cmap)
+    except RelscopeError as error:
+        raise HTTPException(422, detail=str(error)) from None
+    relevance = np.asarray(attributions.get(index).attribution, dtype=np.float64)
+    pixels = _unit_image(served.dataset.sample(index).data)
+    if relevance.shape[-2:] != pixels.shape[-2:]:
+        raise HTTPException(
+            422, detail=f"sample {index}: attribution and image sizes differ; use heatmap.png"
+        )
+    return _png(overlay(relevance, pixels, cmap=cmap, alpha=alpha, value_range=(0.0, 1.0)))
+
+
+class SamplePage(BaseModel):
+    """A page of a selection of samples (dataset positions), for the gallery."""
+
+    indices: list[Annotated[int, Field(ge=0)]] = Field(max_length=1_000_000)
+    offset: int = Field(0, ge=0)
+    limit: int = Field(50, ge=1, le=1000)
+
+
+@router.post("/projects/{project}/samples/page")
+def sample_page(request: Request, project: ProjectId, page: SamplePage) -> dict[str, Any]:
+    """Labels and predicted class of ``indices[offset : offset + limit]``, in selection order."""
+    try:
+        served = _store(request).get(project)
+    except UnknownItemError as error:
+        raise _not_found(error) from None
+    size = len(served.dataset)
+    outside = [i for i in page.indices if i >= size]
+    if outside:
+        raise HTTPException(422, detail=f"sample {outside[0]} is out of range 0..{size - 1}")
+    chosen = page.indices[page.offset : page.offset + page.limit]
+    labels = served.dataset.labels()
+    attributions = served.attributions
+    samples = []
+    for index in chosen:
+        label = labels[index]
+        true = [int(i) for i in np.flatnonzero(label)] if label.ndim else [int(label)]
+        predicted = None
+        if attributions is not None and index in attributions:
+            predicted = int(np.argmax(attributions.get(index).prediction))
+        samples.append({"index": index, "labels": true, "predicted": predicted})
+    return {"total": len(page.indices), "offset": page.offset, "samples": samples}
 
 
 @router.get("/colormaps")
