@@ -17,7 +17,14 @@ from fastapi.responses import JSONResponse, Response
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from relscope.app.store import ProjectStore, UnknownItemError, finite, label_name, summary
+from relscope.app.store import (
+    ProjectStore,
+    ServedProject,
+    UnknownItemError,
+    finite,
+    label_name,
+    summary,
+)
 from relscope.attribution.colormaps import get_colormap, list_colormaps
 from relscope.attribution.image import heatmap_png, overlay
 from relscope.errors import RelscopeError
@@ -216,15 +223,17 @@ def _served_sample(request: Request, project: int, index: int):
     return served
 
 
+def _true_labels(label: np.ndarray) -> list[int]:
+    """Class indices of one label: an index, or the true entries of a multi-label vector."""
+    label = np.asarray(label)
+    return [int(i) for i in np.flatnonzero(label)] if label.ndim else [int(label)]
+
+
 @router.get("/projects/{project}/samples/{index}")
 def sample(request: Request, project: ProjectId, index: SampleIndex) -> dict[str, Any]:
     """A sample's labels and, where it was attributed, the model's top predictions."""
     served = _served_sample(request, project, index)
-    label = served.dataset.sample(index).label
-    if served.dataset.multi_label:
-        true = [int(i) for i in np.flatnonzero(label)]
-    else:
-        true = [int(label)]
+    true = _true_labels(served.dataset.labels()[index])
     out: dict[str, Any] = {
         "index": index,
         "labels": [{"index": i, "name": label_name(served.labels, i)} for i in true],
@@ -266,6 +275,18 @@ def sample_image(request: Request, project: ProjectId, index: SampleIndex) -> Re
     return _png(np.ascontiguousarray(image))
 
 
+def _relevance(served: ServedProject, index: int, cmap: str) -> np.ndarray:
+    """The stored attribution of sample ``index``, once ``cmap`` is known to be a colour map."""
+    attributions = served.attributions
+    if attributions is None or index not in attributions:
+        raise HTTPException(404, detail=f"sample {index} has no attribution in this project")
+    try:
+        get_colormap(cmap)
+    except RelscopeError as error:
+        raise HTTPException(422, detail=str(error)) from None
+    return np.asarray(attributions.get(index).attribution, dtype=np.float64)
+
+
 @router.get("/projects/{project}/samples/{index}/heatmap.png", response_class=Response)
 def sample_heatmap(
     request: Request,
@@ -275,14 +296,7 @@ def sample_heatmap(
 ) -> Response:
     """The attribution as an 8-bit palette PNG (indices: normalized relevance; palette: cmap)."""
     served = _served_sample(request, project, index)
-    attributions = served.attributions
-    if attributions is None or index not in attributions:
-        raise HTTPException(404, detail=f"sample {index} has no attribution in this project")
-    try:
-        get_colormap(cmap)
-    except RelscopeError as error:
-        raise HTTPException(422, detail=str(error)) from None
-    relevance = np.asarray(attributions.get(index).attribution, dtype=np.float64)
+    relevance = _relevance(served, index, cmap)
     return Response(heatmap_png(relevance, cmap), media_type="image/png")
 
 
@@ -296,14 +310,7 @@ def sample_overlay(
 ) -> Response:
     """The heatmap over the grayscale input, opaque where relevance is strong (RGB PNG)."""
     served = _served_sample(request, project, index)
-    attributions = served.attributions
-    if attributions is None or index not in attributions:
-        raise HTTPException(404, detail=f"sample {index} has no attribution in this project")
-    try:
-        get_colormap(cmap)
-    except RelscopeError as error:
-        raise HTTPException(422, detail=str(error)) from None
-    relevance = np.asarray(attributions.get(index).attribution, dtype=np.float64)
+    relevance = _relevance(served, index, cmap)
     pixels = _unit_image(served.dataset.sample(index).data)
     if relevance.shape[-2:] != pixels.shape[-2:]:
         raise HTTPException(
@@ -336,8 +343,7 @@ def sample_page(request: Request, project: ProjectId, page: SamplePage) -> dict[
     attributions = served.attributions
     samples = []
     for index in chosen:
-        label = labels[index]
-        true = [int(i) for i in np.flatnonzero(label)] if label.ndim else [int(label)]
+        true = _true_labels(labels[index])
         predicted = None
         if attributions is not None and index in attributions:
             predicted = int(np.argmax(attributions.get(index).prediction))

@@ -19,7 +19,7 @@ from relscope.analysis import (
     rank_categories,
     spray_config,
 )
-from relscope.cli._common import console, user_errors
+from relscope.cli._common import console, parse_classes, user_errors
 from relscope.data.analysis_db import (
     AnalysisDatabase,
     AnalysisWriter,
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
         analyze_attributions(
             attribution,
             out,
-            categories=_category_list(categories),
+            categories=parse_classes(categories, "--categories"),
             config=pipeline_text(pipeline),
             name=name,
             jobs=jobs,
@@ -174,18 +174,6 @@ def analyze_attributions(
 def _analyses_in(path: Path) -> list[str]:
     with AnalysisDatabase(path) as database:
         return list(database.analyses)
-
-
-def _category_list(text: str) -> list[int] | None:
-    if not text.strip():
-        return None
-    labels = []
-    for part in text.split(","):
-        try:
-            labels.append(int(part))
-        except ValueError:
-            raise ConfigError(f"--categories: {part.strip()!r} is not a class index") from None
-    return labels
 
 
 def _finished(out: Path, name: str, config: str, replace: bool) -> list[CategoryAnalysis]:

@@ -32,21 +32,28 @@ from rich.text import Text
 from torch.utils.data import DataLoader, Subset
 
 from relscope.attribution.config import MethodConfig, method_config
-from relscope.cli._common import console, error_console, user_errors
+from relscope.cli._common import (
+    console,
+    error_console,
+    parse_classes,
+    read_yaml_file,
+    user_errors,
+)
 from relscope.data.attribution_db import AttributionDatabase, AttributionWriter
 from relscope.data.dataset import ImageDataset, open_dataset
 from relscope.data.labels import load_label_map
 from relscope.data.model import load_model
-from relscope.errors import ConfigError, PathError
+from relscope.errors import ConfigError
 
 __all__ = [
     "STRATEGIES",
     "AttributionRun",
     "attribute_dataset",
+    "holds_attributions",
     "load_method",
-    "parse_classes",
     "resolve_device",
     "selected_samples",
+    "stored_method",
 ]
 
 STRATEGIES = ("true_label", "predicted_label")
@@ -99,38 +106,13 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-def parse_classes(text: str | Sequence[int] | None) -> list[int] | None:
-    """Class indices from ``"3,7"`` (or a list); ``None``/empty: every class."""
-    if text is None:
-        return None
-    parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
-    if not [p for p in parts if p != ""]:
-        return None
-    classes = []
-    for part in parts:
-        try:
-            value = int(part)
-        except (TypeError, ValueError):
-            raise ConfigError(f"classes: {part!r} is not a class index") from None
-        if value < 0:
-            raise ConfigError(f"classes: {value} is not a class index (negative)")
-        classes.append(value)
-    return sorted(set(classes))
-
-
 def load_method(method: str, params: Sequence[str] = ()) -> MethodConfig:
     """A method by name with ``key=value`` params, or a JSON/YAML configuration file."""
     path = Path(method)
     if path.suffix.lower() in (".json", ".yaml", ".yml"):
         if params:
             raise ConfigError("--param applies to a method name, not to a configuration file")
-        if not path.is_file():
-            raise PathError(f"{method}: no such attribution configuration file")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{method}: not valid JSON/YAML ({error})") from None
-        return method_config(data)
+        return method_config(read_yaml_file(path, "attribution configuration file", "JSON/YAML"))
     return method_config({"method": method, "params": parse_params(params, "--param")})
 
 
@@ -147,6 +129,22 @@ def parse_params(items: Sequence[str], option: str) -> dict[str, Any]:
         except yaml.YAMLError:
             raise ConfigError(f"{option} {item!r}: the value is not valid YAML") from None
     return values
+
+
+def stored_method(config: MethodConfig, strategy: str) -> dict[str, Any]:
+    """The ``method`` metadata an attribution database of these settings holds."""
+    return {**config.to_dict(), "strategy": strategy}
+
+
+def holds_attributions(
+    path: Path, method: dict[str, Any], index: np.ndarray, model: str | None = None
+) -> bool:
+    """Whether the database ``path`` holds the rows ``index`` made with ``method`` (and, if
+    given, the model reference ``model``)."""
+    with AttributionDatabase(path) as existing:
+        metadata = existing.metadata
+        same = metadata.get("method") == method and np.array_equal(existing.indices, index)
+        return same and (model is None or metadata.get("model") == model)
 
 
 def selected_samples(dataset: ImageDataset, classes: Sequence[int] | None) -> np.ndarray:
@@ -211,13 +209,9 @@ def attribute_dataset(
     out = Path(out)
     device = torch.device(device)
     index = selected_samples(dataset, parse_classes(list(classes)) if classes is not None else None)
-    method = {**config.to_dict(), "strategy": strategy}
+    method = stored_method(config, strategy)
     if out.is_file() and not overwrite:
-        with AttributionDatabase(out) as existing:
-            same = existing.metadata.get("method") == method and np.array_equal(
-                existing.indices, index
-            )
-        if not same:
+        if not holds_attributions(out, method, index):
             raise ConfigError(
                 f"{out} holds attributions of other settings (method, strategy or samples); "
                 "pass --overwrite to replace it"
@@ -422,7 +416,7 @@ def register(app: typer.Typer) -> None:
                 config,
                 out,
                 strategy=strategy,
-                classes=parse_classes(classes),
+                classes=parse_classes(classes, "--classes"),
                 batch_size=batch_size,
                 device=resolved,
                 num_workers=workers,

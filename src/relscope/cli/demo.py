@@ -21,9 +21,9 @@ import typer
 from relscope._atomic import atomic_write_text
 from relscope.analysis import SpRAy, spray_config
 from relscope.attribution.config import method_config
-from relscope.cli._common import console, user_errors
+from relscope.cli._common import console, parse_classes, user_errors
 from relscope.cli.analyze import analyze_attributions, category_name
-from relscope.cli.attribute import attribute_dataset, parse_classes, print_run
+from relscope.cli.attribute import attribute_dataset, print_run
 from relscope.cli.clever_hans import (
     ArtifactCluster,
     accuracy,
@@ -226,7 +226,7 @@ def register(app: typer.Typer) -> None:
             if not force:
                 raise ConfigError(f"{out} exists and is not empty; pass --force to replace it")
             shutil.rmtree(out)
-        chosen = parse_classes(classes)
+        chosen = parse_classes(classes, "--classes")
         result = run_demo(
             out,
             per_class=per_class,

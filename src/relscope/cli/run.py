@@ -54,23 +54,23 @@ import yaml
 
 from relscope.analysis import Processor, SpRAy, spray_config
 from relscope.attribution.config import method_config
-from relscope.cli._common import console, user_errors
+from relscope.cli._common import console, parse_classes, read_yaml_file, user_errors
 from relscope.cli.analyze import analyze_attributions, pipeline_text
 from relscope.cli.attribute import (
     STRATEGIES,
     attribute_dataset,
+    holds_attributions,
     load_method,
     open_input,
-    parse_classes,
     print_run,
     resolve_device,
     selected_samples,
+    stored_method,
 )
 from relscope.cli.project import print_report, write_project
-from relscope.data.attribution_db import AttributionDatabase
 from relscope.data.labels import LabelMap, save_label_map
 from relscope.data.model import load_model
-from relscope.errors import ConfigError, PathError
+from relscope.errors import ConfigError
 
 __all__ = ["load_run_config", "run_config"]
 
@@ -94,12 +94,7 @@ commented example.
 
 def load_run_config(path: Path) -> dict[str, dict[str, Any]]:
     """Read and check the configuration file: known sections and keys, required keys."""
-    if not path.is_file():
-        raise PathError(f"{path}: no such configuration file")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
+    document = read_yaml_file(path, "configuration file")
     if not isinstance(document, Mapping):
         raise ConfigError(f"{path}: expected a mapping of sections ({', '.join(_SECTIONS)})")
     unknown = sorted(set(document) - set(_SECTIONS))
@@ -179,7 +174,7 @@ def run_config(path: Path) -> Path:
     strategy = attribution_section.get("strategy", "true_label")
     if strategy not in STRATEGIES:
         raise ConfigError(f"attribution.strategy must be one of {', '.join(STRATEGIES)}")
-    classes = parse_classes(attribution_section.get("classes"))
+    classes = parse_classes(attribution_section.get("classes"), "attribution.classes")
     device = resolve_device(str(attribution_section.get("device", "auto")))
     pipeline = _pipeline(base, analysis_section)  # refuse a bad analysis before attributing
 
@@ -208,9 +203,9 @@ def run_config(path: Path) -> Path:
     )
 
     attribution = folder / "attribution.h5"
-    stored = {**method_cfg.to_dict(), "strategy": strategy}
+    stored = stored_method(method_cfg, strategy)
     expected = selected_samples(data, classes)
-    redo = attribution.is_file() and not _same_attributions(attribution, stored, factory, expected)
+    redo = attribution.is_file() and not holds_attributions(attribution, stored, expected, factory)
     if redo:
         console.print("the attribution settings changed: attributing again")
     with data:
@@ -235,7 +230,7 @@ def run_config(path: Path) -> Path:
     analyze_attributions(
         attribution,
         folder / "analysis.h5",
-        categories=parse_classes(analysis_section.get("categories")),
+        categories=parse_classes(analysis_section.get("categories"), "analysis.categories"),
         config=pipeline,
         name=name,
         jobs=int(analysis_section.get("jobs", 1)),
@@ -268,13 +263,6 @@ def run_config(path: Path) -> Path:
             f"inputs outside {folder} are referenced: `relscope validate {project} {allow}`"
         )
     return project
-
-
-def _same_attributions(path: Path, method: dict[str, Any], model: str, index: np.ndarray) -> bool:
-    with AttributionDatabase(path) as database:
-        metadata = database.metadata
-        same = metadata.get("method") == method and metadata.get("model") == model
-        return same and np.array_equal(database.indices, index)
 
 
 def _index_names(dataset: Any) -> LabelMap:
