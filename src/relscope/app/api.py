@@ -145,6 +145,13 @@ def category_detail(
     }
 
 
+def _named(items: dict[str, Any], name: str, kind: str) -> Any:
+    """``items[name]``, or a 404 naming what there is."""
+    if name not in items:
+        raise HTTPException(404, detail=f"unknown {kind} {name!r}; {kind}s: {', '.join(items)}")
+    return items[name]
+
+
 def _dims(text: str, available: int) -> list[int]:
     try:
         dims = [int(part) for part in text.split(",")]
@@ -174,10 +181,7 @@ def embedding_points(
 ) -> Response:
     """Coordinates of a category's samples in the chosen dimensions of one embedding."""
     found = _category(request, project, analysis, category)
-    if embedding not in found.embeddings:
-        names = ", ".join(found.embeddings)
-        raise HTTPException(404, detail=f"unknown embedding {embedding!r}; embeddings: {names}")
-    data = np.asarray(found.embeddings[embedding].data)
+    data = np.asarray(_named(found.embeddings, embedding, "embedding").data)
     chosen = data[:, _dims(dims, data.shape[1])].astype(np.float32)
     if format == "binary":
         headers = {"X-Count": str(chosen.shape[0]), "X-Dims": str(chosen.shape[1])}
@@ -200,10 +204,7 @@ def clustering_labels(
 ) -> Response:
     """The cluster label of every sample of the category (index order of the category)."""
     found = _category(request, project, analysis, category)
-    if clustering not in found.clusterings:
-        names = ", ".join(found.clusterings)
-        raise HTTPException(404, detail=f"unknown clustering {clustering!r}; clusterings: {names}")
-    values = np.asarray(found.clusterings[clustering].labels, dtype=np.int64)
+    values = np.asarray(_named(found.clusterings, clustering, "clustering").labels, np.int64)
     if format == "binary":
         payload = np.ascontiguousarray(values, dtype="<i4").tobytes()
         headers = {"X-Count": str(values.size)}
