@@ -836,6 +836,27 @@ def test_image_folder_label_regexes(tmp_path: Path) -> None:
         )
 
 
+def test_image_folder_regex_falls_back_to_the_full_path_like_virelay(tmp_path: Path) -> None:
+    # ViRelAy matches against <project folder>/<dataset path>/<file>, so its regexes start
+    # with a prefix such as ".*/" that needs a folder before the class folder.
+    root = tmp_path / "images"
+    _make_tree(root, ["n02084071/a.png", "n01503061/b.png", "00000003/c.png"])
+    label_map = LabelMap(
+        [Label(5, "dog", "n02084071"), Label(7, "bird", "n01503061"), Label(3, "cat")]
+    )
+    wnid_regex = r".*/(n\d{8})/[^/]+$"
+    with pytest.raises(FormatError, match=r"00000003/c\.png"):
+        ImageFolderDataset(root, label_map=label_map, label_word_net_id_regex=wnid_regex)
+    (root / "00000003" / "c.png").unlink()
+    by_wnid = ImageFolderDataset(root, label_map=label_map, label_word_net_id_regex=wnid_regex)
+    np.testing.assert_array_equal(by_wnid.labels(), [7, 5])
+    by_index = ImageFolderDataset(tmp_path, label_index_regex=r".*/images/n\d{5}(\d{3})/")
+    np.testing.assert_array_equal(by_index.labels(), [61, 71])
+    # A match on the relative path wins (the full path has digits in pytest's folders).
+    relative = ImageFolderDataset(root, label_index_regex=r".*?(\d+)/")
+    np.testing.assert_array_equal(relative.labels(), [1503061, 2084071])
+
+
 def test_broken_images_raise_format_error(tmp_path: Path) -> None:
     root = tmp_path / "broken"
     good = _save_image(root / "a" / "good.png", RNG.integers(0, 256, (32, 32, 3)))

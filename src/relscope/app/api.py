@@ -21,6 +21,7 @@ from relscope.app.store import (
     ProjectStore,
     ServedProject,
     UnknownItemError,
+    category_label,
     finite,
     label_name,
     summary,
@@ -76,12 +77,12 @@ def categories(request: Request, project: ProjectId, analysis: Name) -> list[dic
         rows = []
         for name in served.categories(analysis):
             category = served.category(analysis, name)
-            label = category.attrs.get("label_index")
+            label = category_label(served.labels, category)
             rows.append(
                 {
                     "name": name,
-                    "label_index": None if label is None else int(label),
-                    "label_name": None if label is None else label_name(served.labels, int(label)),
+                    "label_index": label,
+                    "label_name": None if label is None else label_name(served.labels, label),
                     "size": category.size,
                     "scores": {k: finite(v) for k, v in category.scores.items()},
                 }

@@ -132,6 +132,21 @@ def label_name(labels: LabelMap, index: int) -> str:
         return str(index)
 
 
+def category_label(labels: LabelMap, category: CategoryAnalysis) -> int | None:
+    """The class index of a category: its ``label_index`` attribute, else its name resolved.
+
+    ViRelAy's meta-analysis script stores no class index; it names each category by the
+    class's WordNet id (``%08d`` of the index without one), which the label map resolves.
+    """
+    label = category.attrs.get("label_index")
+    if label is not None:
+        return int(label)
+    try:
+        return labels.resolve(category.name).index
+    except KeyError:
+        return None
+
+
 def summary(served: ServedProject, position: int) -> dict[str, Any]:
     """The JSON description of one project."""
     project = served.project

@@ -590,9 +590,10 @@ class ImageFolderDataset(ImageDataset):
     mode:
         ``"RGB"`` (3 channels) or ``"L"`` (1 channel).
     label_index_regex, label_word_net_id_regex:
-        A regular expression matched (``re.match``) against the relative path whose first
-        group is the class index or WordNet id; at most one may be given, and the WordNet id
-        form needs a label map. It replaces the class-folder rule.
+        A regular expression matched (``re.match``) against the relative path, or failing that
+        against the full path (``path`` joined with it, which is what ViRelAy matches), whose
+        first group is the class index or WordNet id; at most one may be given, and the
+        WordNet id form needs a label map. It replaces the class-folder rule.
     transform:
         Optional callable applied to image tensors in ``__getitem__``.
 
@@ -684,6 +685,10 @@ class ImageFolderDataset(ImageDataset):
     def _regex_label(self, regex: re.Pattern[str], rel: str) -> int:
         option = "label_index_regex" if regex is self._index_regex else "label_word_net_id_regex"
         match = regex.match(rel)
+        if match is None:
+            # ViRelAy matches against <project folder>/<dataset path>/<file>, so regexes written
+            # for it start with a prefix like ".*/" that the relative path alone cannot match.
+            match = regex.match((self.path / rel).as_posix())
         value = match.group(1) if match is not None else None
         if value is None:
             raise FormatError(
