@@ -1,5 +1,5 @@
 # The README's two commands. Both create or refresh .venv idempotently (scripts/bootstrap.sh).
-.PHONY: demo test lint format setup-demo setup-test
+.PHONY: demo test lint format setup-demo setup-test frontend
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +10,11 @@ setup-demo:
 setup-test:
 	@bash scripts/bootstrap.sh test
 
-demo: setup-demo
+# The Explorer front end (frontend/) is rebuilt only when its sources changed.
+frontend:
+	@bash scripts/build_frontend.sh
+
+demo: setup-demo frontend
 	$(BIN)/relscope demo
 
 lint: setup-test
@@ -22,7 +26,8 @@ format: setup-test
 	$(BIN)/ruff check --fix .
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
-test: lint
+test: lint frontend
+	cd frontend && npm test --silent
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; \
 	exit $$rc

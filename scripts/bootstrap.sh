@@ -11,7 +11,7 @@ python="${PYTHON:-python3}"
 
 case "$purpose" in
   demo) extras="[demo]" ; debs=() ;;
-  test) extras="[test]" ; debs=() ;;
+  test) extras="[test]" ; debs=(chromium) ;;
   *) echo "bootstrap.sh: unknown purpose '$purpose' (expected demo or test)" >&2; exit 2 ;;
 esac
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from relscope._version import __version__
 from relscope.app import api
@@ -34,7 +36,22 @@ def create_app(
                   openapi_url="/api/openapi.json", redoc_url=None)  # fmt: skip
     app.state.store = ProjectStore(projects, allowed_roots)
     api.install(app)
+    if frontend_built():
+        # Mounted last, so /api/ keeps precedence; StaticFiles refuses paths out of FRONTEND.
+        app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="explorer")
+    else:
+
+        @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+        def not_built() -> str:
+            return _NOT_BUILT
+
     return app
+
+
+_NOT_BUILT = """<!doctype html><title>relscope</title><p>The Explorer front end is not built.
+Run <code>make demo</code> or <code>bash scripts/build_frontend.sh</code> in the relscope
+source tree (Node.js 20 and npm are needed). The HTTP API is at <a href="api/docs">/api/docs</a>.
+"""
 
 
 def serve(
