@@ -65,6 +65,7 @@ class Explorer {
   private firstRenderMarked = false;
   private galleryPending = false;
   private pageSize = 48;
+  private notes: string[] = [];
   private scatter: Scatter;
   private gallery: Gallery;
 
@@ -144,7 +145,7 @@ class Explorer {
           return (await this.details(JSON.stringify([s.project, s.analysis, s.category]))).size;
         });
       } catch (error) {
-        this.message(`The link could not be read: ${(error as Error).message}`, true);
+        this.notes.push(`the link could not be read (${(error as Error).message})`);
       }
     }
     await this.apply(state, initial ? "replace" : "none");
@@ -177,7 +178,7 @@ class Explorer {
 
   /** Fill in defaults for missing or unknown names, in dependency order. */
   private async resolve(state: ViewState): Promise<ViewState> {
-    const notes: string[] = [];
+    const notes = this.notes.splice(0);
     if (!this.projects[state.project]) {
       notes.push(`no project ${state.project}`);
       state = emptyState(0);
@@ -342,7 +343,7 @@ class Explorer {
     svg.innerHTML =
       `<line x1="${m}" y1="${h - m}" x2="${w - m}" y2="${h - m}" stroke="#99a"/>` +
       `<line class="eigengap" x1="${gapX}" y1="${m / 2}" x2="${gapX}" y2="${h - m}" stroke="#c62828" stroke-dasharray="4 3"/>` +
-      `<text x="${gapX + 4}" y="${m}" font-size="10" fill="#c62828">eigengap: k = ${k}</text>` +
+      `<text x="${gapX > w / 2 ? gapX - 4 : gapX + 4}" y="${m}" font-size="10" fill="#c62828" text-anchor="${gapX > w / 2 ? "end" : "start"}">eigengap: k = ${k}</text>` +
       `<polyline points="${line}" fill="none" stroke="#8aa6d6"/>` +
       circles +
       `<text x="${m}" y="${h - 4}" font-size="9">1</text><text x="${w - m}" y="${h - 4}" font-size="9" text-anchor="end">${values.length}</text>`;
@@ -416,6 +417,14 @@ class Explorer {
       palette: this.palette(),
       labelName: (index) => names.get(index) ?? String(index),
     });
+  }
+
+  inspect() {
+    return {
+      screenPoints: () => Array.from(this.scatter.screenPoints()),
+      sampleIndex: () => (this.detail ? [...this.detail.index] : []),
+      selection: () => Array.from(this.state.selection),
+    };
   }
 
   private hover(position: number | null, clientX: number, clientY: number): void {
@@ -547,6 +556,9 @@ class Explorer {
 }
 
 const explorer = new Explorer();
+// A read-only handle for tests and benchmarks: where each point is drawn, and which sample
+// each category position is.
+Object.assign(window, { relscope: explorer.inspect() });
 explorer.start().catch((error: Error) => {
   const box = document.querySelector("#message") as HTMLElement;
   box.textContent = error.message;

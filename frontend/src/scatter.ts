@@ -83,7 +83,7 @@ export class Scatter {
   ) {
     this.canvas = document.createElement("canvas");
     this.overlay = document.createElement("canvas");
-    this.canvas.id = "embedding";
+    this.canvas.id = "embedding-canvas";
     this.overlay.className = "embedding-overlay";
     host.append(this.canvas, this.overlay);
     const gl = this.canvas.getContext("webgl2", { antialias: false, premultipliedAlpha: false });
@@ -233,7 +233,8 @@ export class Scatter {
     if (this.count === 0) return;
     gl.useProgram(this.program);
     gl.enable(gl.BLEND);
-    gl.blendFunc(gl.SRC_ALPHA, gl.ONE_MINUS_SRC_ALPHA);
+    // Colour blends; the canvas stays opaque, so the page behind never shows through.
+    gl.blendFuncSeparate(gl.SRC_ALPHA, gl.ONE_MINUS_SRC_ALPHA, gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
     gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.pos);
     gl.enableVertexAttribArray(0);
     gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);

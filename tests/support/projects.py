@@ -65,3 +65,45 @@ def make_project_folder(
         analyses=[AnalysisSpec("spray", [analysis])],
     )
     return save_project(project, root / "project.yaml")
+
+
+def make_explorer_project(root: Path, *, n: int = 150, seed: int = 1) -> Path:
+    """A project with two analyses for the Explorer's browser tests.
+
+    ``spray`` is :func:`make_project_folder`'s; ``spray-b`` has three clusters drawn as
+    separate blobs, eigenvalues with a gap after the third, and a different tau per class.
+    """
+    from relscope.data.project import load_project
+
+    path = make_project_folder(root, n=n, seed=seed)
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % len(CLASSES)
+    second = root / "analysis-b.h5"
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [3.0, 5.0]])
+    with AnalysisWriter(second, "spray-b") as writer:
+        for k in range(len(CLASSES)):
+            index = np.flatnonzero(labels == k)
+            clusters = np.arange(len(index)) % 3
+            tsne = centres[clusters] + rng.normal(0.0, 0.8, (len(index), 2))
+            spectral = np.concatenate([tsne, rng.random((len(index), 3))], axis=1)
+            writer.write(
+                CategoryAnalysis(
+                    name=f"{k:08d}",
+                    index=index,
+                    embeddings={
+                        "spectral": Embedding(
+                            "spectral", spectral, eigenvalue=np.array([0.0, 0.01, 0.02, 0.6, 0.7])
+                        ),
+                        "tsne": Embedding("tsne", tsne, base="spectral", dims=[0, 1]),
+                    },
+                    clusterings={
+                        "kmeans-03": Clustering("kmeans-03", clusters, embedding="spectral", k=3)
+                    },
+                    scores={"eigengap": 0.58, "tau": (0.2, 1.5, 0.7)[k]},
+                    attrs={"label_index": k},
+                )
+            )
+    project = load_project(path)
+    project.name = "explorer"
+    project.analyses.append(AnalysisSpec("spray-b", [second]))
+    return save_project(project, path)
