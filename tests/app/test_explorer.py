@@ -11,6 +11,7 @@ import io
 import json
 import urllib.request
 from types import SimpleNamespace
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from matplotlib.path import Path as PolygonPath
 from PIL import Image
 
 from relscope.analysis.scores import eigengap
+from relscope.app.links import selection_code, view_fragment
 from relscope.attribution.colormaps import get_colormap
 from relscope.data.analysis_db import AnalysisDatabase
 from relscope.data.attribution_db import AttributionSet
@@ -64,8 +66,6 @@ def open_view(page, site, fragment: str = "") -> None:
 
 
 def fragment(page) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
     return dict(parse_qsl(page.evaluate("location.hash").lstrip("#")))
 
 
@@ -549,7 +549,7 @@ def test_share_url_of_a_whole_category_stays_compact(page, site):
     page.click("#share")
     expect(page.locator("#share-url")).not_to_have_value("")
     link = page.locator("#share-url").input_value()
-    code = dict(__import__("urllib.parse").parse.parse_qsl(link.split("#", 1)[1]))["sel"]
+    code = dict(parse_qsl(link.split("#", 1)[1]))["sel"]
     assert len(code) < 20, code
 
 
@@ -598,3 +598,20 @@ def test_virelay_project_is_explored_like_a_relscope_one(page, site):
     expect(page.locator("#gallery figure")).to_have_count(min(count, 48))
     label = page.locator("#gallery .true-label").first.inner_text()
     assert label in CLASSES
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_a_link_written_in_python_opens_its_view_and_selection(page, site, dense):
+    labels = np.asarray(category(site, "00000001").clusterings["kmeans-03"].labels)
+    positions = np.flatnonzero(labels != 1 if dense else labels == 1)
+    link = view_fragment(
+        "spray-b", "00000001", clustering="kmeans-03", selection=positions, size=len(labels),
+        mode="attribution",
+    )  # fmt: skip
+    # Both encodings are read by the page.
+    code = selection_code(positions, len(labels), kind="b" if dense else "d")
+    link = link.replace(dict(parse_qsl(link[1:]))["sel"], code)
+    open_view(page, site, link)
+    expect(page.locator("#selection-count")).to_have_text(str(len(positions)))
+    assert selection(page) == positions.tolist()
+    assert page.is_checked('input[name="mode"][value="attribution"]')
