@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -67,3 +68,48 @@ def test_serve_refuses_a_missing_project_in_one_line(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.startswith("relscope: error:") and result.stderr.count("\n") == 1
+
+
+def test_a_port_in_use_is_a_one_line_error(tmp_path):
+    import pytest
+
+    from relscope.app import check_port
+    from relscope.errors import ConfigError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"cannot listen on 127\.0\.0\.1:{port} .*--port"):
+            check_port("127.0.0.1", port)
+    check_port("127.0.0.1", port)  # free again
+    with pytest.raises(ConfigError, match="not an address"):
+        check_port("no-such-host.invalid", port)
+
+
+def test_the_front_end_is_served_with_the_api_and_nothing_outside_it(tmp_path, monkeypatch):
+    import warnings
+
+    import relscope.app as application
+    from support.browser import ensure_frontend
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from fastapi.testclient import TestClient
+
+    ensure_frontend()
+    project = make_project_folder(tmp_path / "p")
+    client = TestClient(application.create_app([project]))
+    page = client.get("/")
+    assert page.status_code == 200 and '<div id="plot">' in page.text
+    script = re.search(r'src="\./(assets/[^"]+\.js)"', page.text).group(1)
+    assert client.get("/" + script).headers["content-type"].startswith("text/javascript")
+    assert client.get("/api/projects").json()[0]["name"] == "fixture"
+    for attempt in ("/..%2f__init__.py", "/assets/..%2f..%2fapi.py", "/%2e%2e/%2e%2e/etc/passwd"):
+        answer = client.get(attempt)
+        assert answer.status_code == 404 and "import" not in answer.text, attempt
+
+    # Without a build, "/" says how to build it instead of a bare 404.
+    monkeypatch.setattr(application, "FRONTEND", tmp_path / "missing")
+    client = TestClient(application.create_app([project]))
+    assert "scripts/build_frontend.sh" in client.get("/").text

@@ -2,11 +2,15 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
+import urllib.request
 
 import numpy as np
 
+from relscope.app.links import view_fragment
 from relscope.data.analysis_db import AnalysisDatabase
 from relscope.data.check import check_project
 from relscope.data.project import load_project
@@ -49,13 +53,58 @@ def test_demo_finds_the_artifact_cluster_and_writes_a_complete_project(tmp_path)
     # The reported cluster, checked against the ground truth independently of the demo.
     labels = category.clusterings["kmeans-02"].labels
     flags = poisoned[category.index]
-    held = max((flags & (labels == c)).sum() for c in np.unique(labels))
-    assert held >= 0.9 * flags.sum() and flags.sum() == 90
+    held = [(flags & (labels == c)).sum() for c in np.unique(labels)]
+    assert max(held) >= 0.9 * flags.sum() and flags.sum() == 90
+    # Without --serve it says which Explorer view shows the artifact cluster.
+    cluster = np.flatnonzero(labels == int(np.argmax(held)))
+    link = view_fragment("spray", "00000003", clustering="kmeans-02", selection=cluster,
+                         size=len(labels), mode="overlay")  # fmt: skip
+    assert link in text
 
-    # Fully seeded: the same command gives the same numbers.
-    again = demo(*ARGS, "--out", tmp_path / "again", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
+    # Fully seeded: the same command gives the same numbers; this time it serves the project
+    # and prints the Explorer's address with that view.
+    url = _serve_demo(tmp_path, link)
+    assert url.endswith(link)
     with AnalysisDatabase(tmp_path / "again" / "analysis.h5") as analysis:
         assert analysis.category("00000003", "spray").scores["tau"] == taus["00000003"]
     refused = demo(*ARGS, cwd=tmp_path)
     assert refused.returncode == 2 and "pass --force" in refused.stderr
+
+
+def _serve_demo(tmp_path, link: str) -> str:
+    """Run the demo with serving on a free port; check the printed address answers."""
+    from support.browser import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "relscope", "demo", *ARGS[:-1], "--out", str(tmp_path / "again"),
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        env=os.environ | {"COLUMNS": "400"},
+    )  # fmt: skip
+    try:
+        lines = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            line = server.stdout.readline()
+            assert line or server.poll() is None, "".join(lines)
+            lines.append(line)
+            found = re.search(r"Explorer: (http://127\.0\.0\.1:\d+/\S*)", line)
+            if found:
+                break
+        else:
+            raise AssertionError("no Explorer address within 300 s:\n" + "".join(lines))
+        url = found.group(1)
+        assert url.startswith(f"http://127.0.0.1:{port}/#")
+        page = None
+        while page is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url.split("#")[0]) as answer:
+                    page = answer.read().decode()
+            except OSError:
+                time.sleep(0.2)
+        assert page is not None and "relscope" in page
+        return url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -7,7 +7,8 @@ is served from the same application once it is built (:func:`frontend_built`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import socket
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,8 +18,9 @@ from fastapi.staticfiles import StaticFiles
 from relscope._version import __version__
 from relscope.app import api
 from relscope.app.store import ProjectStore
+from relscope.errors import ConfigError
 
-__all__ = ["create_app", "frontend_built", "serve"]
+__all__ = ["check_port", "create_app", "frontend_built", "serve"]
 
 FRONTEND = Path(__file__).parent / "static"
 
@@ -54,15 +56,37 @@ source tree (Node.js 20 and npm are needed). The HTTP API is at <a href="api/doc
 """
 
 
+def check_port(host: str, port: int) -> None:
+    """Raise :class:`ConfigError` if ``host:port`` cannot be listened on (e.g. in use)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise ConfigError(f"--host {host!r} is not an address of this machine: {error}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({error.strerror}); choose another --port"
+            ) from None
+
+
 def serve(
     projects: Sequence[str | Path],
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
     allowed_roots: Sequence[str | Path] = (),
+    announce: Callable[[str], None] | None = None,
 ) -> None:
-    """Run the application until interrupted."""
+    """Run the application until interrupted; ``announce`` gets the base URL first."""
     import uvicorn
 
-    uvicorn.run(create_app(projects, allowed_roots=allowed_roots), host=host, port=port,
-                log_level="warning")  # fmt: skip
+    application = create_app(projects, allowed_roots=allowed_roots)
+    check_port(host, port)
+    if announce is not None:
+        shown = f"[{host}]" if ":" in host else host
+        announce(f"http://{shown}:{port}/")
+    uvicorn.run(application, host=host, port=port, log_level="warning")

@@ -20,6 +20,7 @@ import typer
 
 from relscope._atomic import atomic_write_text
 from relscope.analysis import SpRAy, spray_config
+from relscope.app.links import view_fragment
 from relscope.attribution.config import method_config
 from relscope.cli._common import console, parse_classes, user_errors
 from relscope.cli.analyze import analyze_attributions, category_name
@@ -62,6 +63,7 @@ class DemoResult:
     poisoned_rank: int
     artifact: ArtifactCluster | None
     poisoned_samples: int
+    link: str  # Explorer URL fragment: the poisoned class, its artifact cluster selected
 
 
 def run_demo(
@@ -163,7 +165,16 @@ def run_demo(
     labels = {name: clustering.labels for name, clustering in category.clusterings.items()}
     found = find_artifact_cluster(labels, task.poisoned[category.index])
     rank = [name for name, _ in ranking].index(key) + 1
-    result = DemoResult(project, ranking, key, rank, found, int(task.poisoned.sum()))
+    cluster = (
+        np.flatnonzero(np.asarray(labels[found.clustering]) == found.cluster)
+        if found is not None
+        else np.array([], dtype=np.int64)
+    )
+    link = view_fragment(
+        "spray", key, clustering=found.clustering if found else None, selection=cluster,
+        size=len(category.index), mode="overlay",
+    )  # fmt: skip
+    result = DemoResult(project, ranking, key, rank, found, int(task.poisoned.sum()), link)
     _report(result, poisoned_class, len(ranking))
     return result
 
@@ -184,22 +195,30 @@ def _report(result: DemoResult, poisoned_class: int, categories: int) -> None:
         )
 
 
-def _serve_or_explain(project: Path, serve: bool) -> None:
-    # The Explorer's front end arrives with the web application; until it is built, serving
-    # only the HTTP API would leave the user at a JSON page, so the demo explains instead.
+def _serve_or_explain(result: DemoResult, serve: bool, host: str, port: int) -> None:
     from relscope.app import frontend_built
     from relscope.app import serve as serve_projects
 
-    if serve and frontend_built():
-        console.print("Serving the project on http://127.0.0.1:8080/ (Ctrl-C stops).")
-        serve_projects([project])
+    project = result.project
+    if not serve:
+        console.print(
+            f"The project is complete: {project}. Explore it with `relscope serve {project}`; "
+            f"the view of the artifact cluster is the printed address followed by {result.link}"
+        )
         return
-    console.print(
-        f"The project is complete: {project}. relscope's Explorer front end is not part of "
-        f"this release yet: `relscope serve {project}` serves its HTTP API "
-        f"(http://127.0.0.1:8080/api/docs); check the project with `relscope validate "
-        f"{project}`, or open it in ViRelAy (`virelay {project}`), which reads the same layout."
-    )
+
+    def announce(url: str) -> None:
+        if not frontend_built():
+            console.print(
+                "The Explorer front end is not built (run `make demo` in the source tree); "
+                f"serving the HTTP API only: {url}api/docs"
+            )
+        console.print(
+            f"[bold]Explorer:[/bold] {url}{result.link}\n(opens the class with the planted "
+            "square, its artifact cluster selected, heatmaps overlaid; Ctrl-C stops)"
+        )
+
+    serve_projects([project], host=host, port=port, announce=announce)
 
 
 def register(app: typer.Typer) -> None:
@@ -219,6 +238,8 @@ def register(app: typer.Typer) -> None:
         umap: bool = typer.Option(True, "--umap/--no-umap", help="Compute UMAP embeddings."),
         tsne: bool = typer.Option(True, "--tsne/--no-tsne", help="Compute t-SNE embeddings."),
         serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the project after."),
+        host: str = typer.Option("127.0.0.1", help="Interface the Explorer binds to."),
+        port: int = typer.Option(8080, min=1, max=65535, help="TCP port of the Explorer."),
         force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
     ) -> None:
         """Find a planted Clever-Hans artifact in MNIST with LRP and SpRAy, end to end."""
@@ -239,4 +260,4 @@ def register(app: typer.Typer) -> None:
             umap=umap,
             tsne=tsne,
         )
-        _serve_or_explain(result.project, serve)
+        _serve_or_explain(result, serve, host, port)

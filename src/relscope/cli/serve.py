@@ -33,14 +33,17 @@ def register(app: typer.Typer) -> None:
             [], help="Folder outside a project folder that its files may come from."
         ),
     ) -> None:
-        """Serve projects in the web application (HTTP API under /api/)."""
-        from relscope.app import create_app, frontend_built
+        """Serve projects in the Explorer web application (HTTP API under /api/)."""
+        from relscope.app import frontend_built
+        from relscope.app import serve as serve_projects
 
-        application = create_app(projects, allowed_roots=allow_root)
-        import uvicorn
+        def announce(url: str) -> None:
+            if not frontend_built():
+                console.print(
+                    "The Explorer front end is not built: run `make frontend` (or "
+                    "`bash scripts/build_frontend.sh`) in the source tree; until then only "
+                    f"the HTTP API is served ({url}api/docs)."
+                )
+            console.print(f"Serving {len(projects)} project(s): open {url} (Ctrl-C stops)")
 
-        where = f"http://{host}:{port}/"
-        if not frontend_built():
-            where += "api/docs (the Explorer's front end is not built in this version)"
-        console.print(f"serving {len(projects)} project(s) on {where}; Ctrl-C stops")
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+        serve_projects(projects, host=host, port=port, allowed_roots=allow_root, announce=announce)
