@@ -172,3 +172,19 @@ def test_openapi_schema_lists_every_endpoint(served):
         "/api/projects/{project}/samples/{index}/heatmap.png",
         "/api/projects/{project}/analyses/{analysis}/categories/{category}/embeddings/{embedding}",
     } <= set(paths)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [
+        ([0.0, 0.25, 1.0], [0.0, 0.25, 1.0]),  # already in [0, 1]
+        ([0.0, 51.0, 255.0], [0.0, 0.2, 1.0]),  # 8-bit values stored as floats
+        ([-2.0, 0.0, 2.0], [0.0, 0.5, 1.0]),  # normalized input: min-max
+        ([0.0, 0.75, 1.5], [0.0, 0.5, 1.0]),  # a little past 1: min-max, not 8-bit
+        ([-1.0, -1.0, -1.0], [0.0, 0.0, 0.0]),  # constant outside [0, 1]
+    ],
+)
+def test_image_values_are_brought_to_the_unit_range(values, shown):
+    from relscope.app.api import _unit_image
+
+    np.testing.assert_allclose(_unit_image(np.array(values)), shown)

@@ -253,12 +253,16 @@ def sample(request: Request, project: ProjectId, index: SampleIndex) -> dict[str
 
 
 def _unit_image(data: np.ndarray) -> np.ndarray:
-    """Pixels in [0, 1]: as they are if they lie there, else min-max scaled."""
+    """Pixels in [0, 1]: as they are in [0, 1]; divided by 255 when they reach past 2 but
+    stay in [0, 255] (8-bit values stored as floats, as in ViRelAy's CIFAR example); else
+    min-max scaled (e.g. normalized inputs)."""
     data = np.asarray(data, dtype=np.float64)
     low, high = float(data.min()), float(data.max())
-    if low < 0.0 or high > 1.0:
-        return (data - low) / (high - low) if high > low else np.zeros_like(data)
-    return data
+    if low >= 0.0 and high <= 1.0:
+        return data
+    if low >= 0.0 and 2.0 < high <= 255.0:
+        return data / 255.0
+    return (data - low) / (high - low) if high > low else np.zeros_like(data)
 
 
 def _png(array: np.ndarray) -> Response:
