@@ -894,3 +894,21 @@ def test_missing_and_empty_image_folders(tmp_path: Path) -> None:
     (tmp_path / "empty" / "cls").mkdir(parents=True)
     with pytest.raises(FormatError, match="none"):
         ImageFolderDataset(tmp_path / "empty")
+
+
+def test_single_sample_reads_keep_the_image_array_and_its_chunk_cache(tmp_path: Path) -> None:
+    """Per-sample reads (gallery images) reuse one open array; reopening it per read
+    dropped HDF5's chunk cache, so every read decompressed a whole chunk again."""
+    from relscope.data._h5 import CHUNK_CACHE_BYTES
+
+    images = np.random.default_rng(0).random((40, 1, 4, 4)).astype(np.float32)
+    path = write_hdf5_dataset(tmp_path / "d.h5", images, np.zeros(40, dtype=np.int64))
+    dataset = HDF5Dataset(path)
+    first = dataset._image_array()
+    np.testing.assert_array_equal(dataset.sample(7).data, images[7])
+    assert dataset._image_array() is first
+    assert first.id.get_access_plist().get_chunk_cache()[1] == CHUNK_CACHE_BYTES
+    dataset.close()
+    np.testing.assert_array_equal(dataset.sample(8).data, images[8])  # reopened on demand
+    assert dataset._image_array() is not first
+    dataset.close()

@@ -44,6 +44,12 @@ def describe(obj: h5py.Dataset | h5py.Group | h5py.Datatype) -> str:
     return type(obj).__name__
 
 
+# Decompressed chunks kept per open file. HDF5's default (1 MiB) is smaller than one chunk of
+# many datasets, so each per-sample read (a gallery image, a heatmap) decompressed a whole
+# chunk again; with room for a few dozen chunks, neighbouring samples are read from memory.
+CHUNK_CACHE_BYTES = 32 * 2**20
+
+
 def open_h5(path: str | os.PathLike[str], mode: str = "r") -> h5py.File:
     """Open an HDF5 file, turning missing, foreign or damaged files into :class:`FormatError`."""
     path = Path(path)
@@ -53,7 +59,7 @@ def open_h5(path: str | os.PathLike[str], mode: str = "r") -> h5py.File:
         if not h5py.is_hdf5(path):
             raise FormatError(path, "/", "an HDF5 file", "a file without an HDF5 signature")
     try:
-        return h5py.File(path, mode)
+        return h5py.File(path, mode, rdcc_nbytes=CHUNK_CACHE_BYTES)
     except OSError as error:
         raise FormatError(path, "/", "a readable HDF5 file", f"a damaged file ({error})") from None
 

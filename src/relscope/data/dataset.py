@@ -348,6 +348,7 @@ class HDF5Dataset(ImageDataset):
         super().__init__(path, transform)
         self._file: h5py.File | None = None
         self._pid: int | None = None
+        self._images: h5py.Dataset | None = None
         self._labels: np.ndarray | None = None
         self._grouped = False
         self._ids: list[str] = []
@@ -364,7 +365,16 @@ class HDF5Dataset(ImageDataset):
         if self._file is None or self._pid != os.getpid():
             self._file = open_h5(self.path)
             self._pid = os.getpid()
+            self._images = None
         return self._file
+
+    def _image_array(self) -> h5py.Dataset:
+        """The open ``/data`` array, kept: reopening it per read drops its chunk cache, so
+        every single-sample read (a gallery image) decompressed a whole chunk again."""
+        file = self._handle()
+        if self._images is None:
+            self._images = file["data"]
+        return self._images
 
     def close(self) -> None:
         """Close the file if this process opened it."""
@@ -373,6 +383,7 @@ class HDF5Dataset(ImageDataset):
                 self._file.close()
         self._file = None
         self._pid = None
+        self._images = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -504,7 +515,7 @@ class HDF5Dataset(ImageDataset):
             array = self._group_image(self._ids[index])
         else:
             with reading(self.path, "/data"):
-                array = self._handle()["data"][index]
+                array = self._image_array()[index]
         return np.ascontiguousarray(array, dtype=np.float32)
 
     def _read_label(self, index: int) -> int | np.ndarray:
@@ -552,7 +563,7 @@ class HDF5Dataset(ImageDataset):
         if self._grouped:
             return super()._read_rows(rows)
         with reading(self.path, "/data"):
-            block = read_rows(self._handle()["data"], rows)
+            block = read_rows(self._image_array(), rows)
         return np.ascontiguousarray(block, dtype=np.float32)
 
 
