@@ -5,10 +5,15 @@ const CLUSTER_COLOURS = [
   "aec7e8", "ffbb78", "98df8a", "ff9896", "c5b0d5", "c49c94", "f7b6d2", "9edae5", "dbdb8d", "393b79",
 ];
 
+const TABLE = Uint8Array.from(
+  CLUSTER_COLOURS.flatMap((hex) => [0, 2, 4].map((at) => parseInt(hex.slice(at, at + 2), 16))),
+);
+const NOISE: [number, number, number] = [170, 170, 170];
+
 export function clusterColour(label: number): [number, number, number] {
-  if (label < 0) return [170, 170, 170];
-  const hex = CLUSTER_COLOURS[label % CLUSTER_COLOURS.length];
-  return [parseInt(hex.slice(0, 2), 16), parseInt(hex.slice(2, 4), 16), parseInt(hex.slice(4, 6), 16)];
+  if (label < 0) return NOISE;
+  const at = 3 * (label % CLUSTER_COLOURS.length);
+  return [TABLE[at], TABLE[at + 1], TABLE[at + 2]];
 }
 
 export const cssColour = (label: number) => `rgb(${clusterColour(label).join(",")})`;
@@ -16,6 +21,17 @@ export const cssColour = (label: number) => `rgb(${clusterColour(label).join(","
 /** RGB bytes (3 per point) of cluster labels. */
 export function pointColours(labels: Int32Array | null, count: number): Uint8Array {
   const out = new Uint8Array(count * 3);
-  for (let p = 0; p < count; p++) out.set(clusterColour(labels ? labels[p] : 0), 3 * p);
+  const colours = CLUSTER_COLOURS.length;
+  for (let p = 0; p < count; p++) {
+    const label = labels ? labels[p] : 0;
+    if (label < 0) {
+      out.set(NOISE, 3 * p);
+      continue;
+    }
+    const at = 3 * (label % colours);
+    out[3 * p] = TABLE[at];
+    out[3 * p + 1] = TABLE[at + 1];
+    out[3 * p + 2] = TABLE[at + 2];
+  }
   return out;
 }

@@ -241,6 +241,8 @@ class Explorer {
     this.state = state;
     this.detail = detail;
     this.clusterLabels = clusterLabels;
+    // The gallery's requests go out first; the canvas and lists are updated while they run.
+    const gallery = this.showSelection();
     const project = this.projects[p];
     for (const tab of document.querySelectorAll<HTMLElement>("#tabs button")) {
       tab.setAttribute("aria-selected", String(tab.dataset.project === String(p)));
@@ -275,11 +277,10 @@ class Explorer {
     this.showEigenvalues(detail, state.embedding);
     this.showClusters(detail.clusterings.find((k) => k.name === state.clustering) ?? null);
     // Only new points are uploaded; a colour change keeps the view (zoom and pan).
-    const colours = pointColours(clusterLabels, points.length >> 1);
     if (this.plotted.points !== pointsKey) {
-      this.scatter.setData(points, colours);
+      this.scatter.setData(points, pointColours(clusterLabels, points.length >> 1));
     } else if (this.plotted.colours !== coloursKey) {
-      this.scatter.setColors(colours);
+      this.scatter.setColors(pointColours(clusterLabels, points.length >> 1));
     }
     this.plotted = { points: pointsKey, colours: coloursKey };
     this.scatter.setSelection(state.selection);
@@ -290,7 +291,7 @@ class Explorer {
     ($("#sampling") as HTMLSelectElement).value = state.sampling;
     ($("#cmap") as HTMLSelectElement).value = state.cmap;
     drawColourBar($("#colourbar"), this.palette());
-    await this.showSelection();
+    await gallery;
   }
 
   private palette(): Uint8Array {
