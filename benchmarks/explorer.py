@@ -63,6 +63,21 @@ CLASSES = ("airplane", "bird", "cat")
 ANALYSIS = "spray"
 BIG = "00000000"
 WARMUPS = 2
+ZOOM_STEPS = 60
+ZOOM_FRAMES = """async steps => {
+  const target = document.querySelector('#plot .embedding-overlay');
+  const box = target.getBoundingClientRect();
+  const frame = () => new Promise(resolve => requestAnimationFrame(resolve));
+  await frame();
+  const start = performance.now();
+  for (let i = 0; i < steps; i++) {
+    target.dispatchEvent(new WheelEvent('wheel', {deltaY: i < steps / 2 ? -8 : 8,
+      clientX: box.x + box.width / 2, clientY: box.y + box.height / 2, bubbles: true}));
+    await frame();
+  }
+  await frame();
+  return (performance.now() - start) / (steps + 1);
+}"""
 PAGE_LIMIT = 50
 
 
@@ -387,6 +402,10 @@ def time_browser(
                 page.wait_for_timeout(300)  # let the gallery settle before the next click
             out["selection_to_first_image_median_ms"] = statistics.median(marks)
             out["click_to_first_image_median_ms"] = statistics.median(from_click)
+            # Smoothness: wheel-zoom steps, one per animation frame, each redrawing all points
+            # (with a selection of 10 000 drawn on top); the mean interval between frames.
+            frame = out["zoom_frame_ms"] = page.evaluate(ZOOM_FRAMES, ZOOM_STEPS)
+            print(f"  zoom: {frame:.1f} ms per frame over {ZOOM_STEPS} frames", flush=True)
             context.close()
         except PlaywrightError as error:
             out["error"] = str(error).splitlines()[0]
@@ -452,6 +471,8 @@ def print_tables(result: dict) -> None:
         if f"{key}_to_first_image_ms" in browser:
             values = browser[f"{key}_to_first_image_ms"]
             rows.append((f"{what} to first gallery image, {selected:,} points", values))
+    if "zoom_frame_ms" in browser:
+        rows.append((f"wheel zoom, mean ms per frame of {n:,} points", [browser["zoom_frame_ms"]]))
     print("\n| browser figure | median ms | runs ms |")
     print("|---|---|---|")
     for what, values in rows:

@@ -57,6 +57,12 @@ function compile(gl: WebGL2RenderingContext, type: number, source: string): WebG
 }
 
 const GRID = 128;
+// During a zoom or pan a renderer that needs more than SLOW_FRAME_MS per frame (software
+// WebGL, weak GPUs) draws a fixed random subset of LOD_POINTS; IDLE_MS after the gesture the
+// full picture is drawn again. Fast GPUs always draw every point.
+const LOD_POINTS = 20000;
+const SLOW_FRAME_MS = 40;
+const IDLE_MS = 150;
 
 export class Scatter {
   readonly canvas: HTMLCanvasElement;
@@ -76,6 +82,12 @@ export class Scatter {
     null;
   private hovered: number | null = null;
   private firstRendered = false;
+  private subset: WebGLBuffer;
+  private inSubset = new Uint8Array(0);
+  private selectedSubset: WebGLBuffer;
+  private selectedSubsetCount = 0;
+  private interacting = 0; // timer of the gesture's end, 0 when idle
+  private slow = false;
 
   constructor(
     private host: HTMLElement,
@@ -107,6 +119,8 @@ export class Scatter {
       sel: gl.createBuffer()!,
       selected: gl.createBuffer()!,
     };
+    this.subset = gl.createBuffer()!;
+    this.selectedSubset = gl.createBuffer()!;
     new ResizeObserver(() => this.resize()).observe(host);
     this.resize();
     this.listen();
@@ -123,9 +137,42 @@ export class Scatter {
     gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.pos);
     gl.bufferData(gl.ARRAY_BUFFER, points, gl.STATIC_DRAW);
     this.setColors(colors);
+    this.uploadSubset();
     this.setSelection(new Int32Array(0));
     this.buildGrid();
     this.fit();
+  }
+
+  /** A random subset of LOD_POINTS positions (Fisher-Yates prefix, fixed per data). */
+  private uploadSubset(): void {
+    const n = this.count;
+    const take = Math.min(n, LOD_POINTS);
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    let seed = 12345;
+    for (let i = 0; i < take; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      const j = i + (seed % (n - i));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    this.inSubset = new Uint8Array(n);
+    for (let i = 0; i < take; i++) this.inSubset[order[i]] = 1;
+    const gl = this.gl;
+    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.subset);
+    gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, order.subarray(0, take), gl.STATIC_DRAW);
+  }
+
+  /** Whether a subset is drawn now ("lod" while a slow renderer is in a gesture). */
+  get drawingSubset(): boolean {
+    return this.slow && this.interacting !== 0 && this.count > LOD_POINTS;
+  }
+
+  private interact(): void {
+    if (this.interacting) clearTimeout(this.interacting);
+    this.interacting = window.setTimeout(() => {
+      this.interacting = 0;
+      this.requestRender();
+    }, IDLE_MS);
   }
 
   setColors(colors: Uint8Array): void {
@@ -145,6 +192,10 @@ export class Scatter {
     gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.selected);
     gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, Uint32Array.from(positions), gl.STATIC_DRAW);
     this.selectedCount = positions.length;
+    const sampled = Uint32Array.from(positions.filter((p) => this.inSubset[p] === 1));
+    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.selectedSubset);
+    gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, sampled, gl.STATIC_DRAW);
+    this.selectedSubsetCount = sampled.length;
     this.requestRender();
   }
 
@@ -188,11 +239,13 @@ export class Scatter {
     const { width, height } = this.cssSize();
     this.scale *= factor;
     this.center = [dx - (x - width / 2) / this.scale, dy + (y - height / 2) / this.scale];
+    this.interact();
     this.requestRender();
   }
 
   pan(dx: number, dy: number): void {
     this.center = [this.center[0] - dx / this.scale, this.center[1] + dy / this.scale];
+    this.interact();
     this.requestRender();
   }
 
@@ -250,16 +303,30 @@ export class Scatter {
     const size = Math.max(2, Math.min(8, 600 / Math.sqrt(this.count))) * ratio;
     gl.uniform1f(this.uniforms.u_size, size);
     gl.uniform1f(this.uniforms.u_mode, this.selectedCount ? 1 : 0);
-    gl.drawArrays(gl.POINTS, 0, this.count);
+    const subset = this.drawingSubset;
+    if (subset) {
+      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.subset);
+      gl.drawElements(gl.POINTS, LOD_POINTS, gl.UNSIGNED_INT, 0);
+    } else {
+      gl.drawArrays(gl.POINTS, 0, this.count);
+    }
     if (this.selectedCount) {
       gl.uniform1f(this.uniforms.u_mode, 2);
-      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.selected);
-      gl.drawElements(gl.POINTS, this.selectedCount, gl.UNSIGNED_INT, 0);
+      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, subset ? this.selectedSubset : this.buffers.selected);
+      gl.drawElements(gl.POINTS, subset ? this.selectedSubsetCount : this.selectedCount, gl.UNSIGNED_INT, 0);
     }
     if (!this.firstRendered) {
       gl.finish();
       this.firstRendered = true;
     }
+    if (this.interacting && !subset && this.count > LOD_POINTS && !this.slow) {
+      // The next animation frame comes late when this frame took long to draw.
+      const drawn = performance.now();
+      requestAnimationFrame(() => {
+        if (performance.now() - drawn > SLOW_FRAME_MS) this.slow = true;
+      });
+    }
+    this.host.dataset.subset = String(subset);
     this.events.rendered(this.count);
   }
 

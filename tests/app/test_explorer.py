@@ -622,3 +622,64 @@ def test_a_link_written_in_python_opens_its_view_and_selection(page, site, dense
     expect(page.locator("#selection-count")).to_have_text(str(len(positions)))
     assert selection(page) == positions.tolist()
     assert page.is_checked('input[name="mode"][value="attribution"]')
+
+
+def _large_project(root, n: int):
+    """One category of ``n`` points (tiny images, no attributions)."""
+    from relscope.data.analysis_db import AnalysisWriter, CategoryAnalysis, Clustering, Embedding
+    from relscope.data.dataset import write_hdf5_dataset
+    from relscope.data.labels import LabelMap, save_label_map
+    from relscope.data.project import AnalysisSpec, DatasetSpec, Project, save_project
+
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    dataset = write_hdf5_dataset(
+        root / "d.h5", rng.random((n, 1, 2, 2), dtype=np.float32), np.zeros(n, np.int64)
+    )
+    labels = save_label_map(LabelMap.from_names(["only"]), root / "labels.json")
+    with AnalysisWriter(root / "a.h5", "spray") as writer:
+        writer.write(
+            CategoryAnalysis(
+                name="00000000",
+                index=np.arange(n),
+                embeddings={"tsne": Embedding("tsne", rng.normal(size=(n, 2)))},
+                clusterings={"kmeans-02": Clustering("kmeans-02", np.arange(n) % 2, k=2)},
+                scores={"tau": 1.0},
+                attrs={"label_index": 0},
+            )
+        )
+    project = Project(
+        name="large", model="m", label_map=labels,
+        dataset=DatasetSpec("tiny", "hdf5", dataset, 2, 2), attributions=None,
+        analyses=[AnalysisSpec("spray", [root / "a.h5"])],
+    )  # fmt: skip
+    return save_project(project, root / "project.yaml")
+
+
+def test_a_slow_renderer_draws_a_subset_while_zooming_then_every_point(browser, site):
+    """Software WebGL needs ~0.1 s per frame of 60 000 points: during a gesture a fixed
+    random subset is drawn, and all points again once the gesture ends."""
+    project = _large_project(site.tmp / "large", 60000)
+    with running_server([project]) as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        page.goto(url)
+        page.wait_for_function("document.querySelector('#plot').dataset.rendered === '60000'")
+        plot = page.locator("#plot")
+        expect(plot).to_have_attribute("data-subset", "false")
+        seen = page.evaluate(
+            """async () => {
+              const target = document.querySelector('#plot .embedding-overlay');
+              const box = target.getBoundingClientRect();
+              const seen = [];
+              for (let i = 0; i < 30; i++) {
+                target.dispatchEvent(new WheelEvent('wheel', {deltaY: -5, bubbles: true,
+                  clientX: box.x + box.width / 2, clientY: box.y + box.height / 2}));
+                await new Promise(r => requestAnimationFrame(r));
+                seen.push(document.querySelector('#plot').dataset.subset);
+              }
+              return seen;
+            }"""
+        )
+        assert seen[0] == "false" and "true" in seen, seen
+        expect(plot).to_have_attribute("data-subset", "false")  # after the gesture
+        page.context.close()
