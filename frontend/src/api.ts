@@ -104,6 +104,13 @@ export const samplePage = (p: number, indices: number[], offset: number, limit: 
     signal,
   );
 
+export interface SampleInfo {
+  index: number;
+  labels: { index: number; name: string }[];
+  prediction: { index: number; name: string; score: number | null }[] | null;
+}
+export const sample = (p: number, i: number) => json<SampleInfo>(`api/projects/${p}/samples/${i}`);
+
 export const imageUrl = (p: number, i: number) => `api/projects/${p}/samples/${i}/image.png`;
 export const heatmapUrl = (p: number, i: number) => `api/projects/${p}/samples/${i}/heatmap.png`;
 

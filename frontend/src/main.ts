@@ -82,6 +82,10 @@ class Explorer {
     const [p, a, c, e, x, y] = JSON.parse(key);
     return api.embedding(p, a, c, e, [x, y]);
   });
+  private samples = cached((key) => {
+    const [p, i] = JSON.parse(key);
+    return api.sample(p, i);
+  });
   private clusterings = cached((key) => {
     const [p, a, c, k] = JSON.parse(key);
     return api.clustering(p, a, c, k);
@@ -439,7 +443,18 @@ class Explorer {
     const url = api.imageUrl(this.state.project, index);
     if (image.getAttribute("src") !== url) image.src = url;
     const cluster = this.clusterLabels ? ` · cluster ${this.clusterLabels[position]}` : "";
-    box.querySelector(".caption")!.textContent = `#${index}${cluster}`;
+    const caption = box.querySelector(".caption")!;
+    if (box.dataset.sample !== String(index)) {
+      caption.textContent = `#${index}${cluster}`;
+      const project = this.state.project;
+      // Labels arrive a moment later; a caption that moved on to another sample is left alone.
+      void this.samples(JSON.stringify([project, index])).then((info) => {
+        if (box.dataset.sample !== String(index)) return;
+        const truth = info.labels.map((l) => l.name).join(", ");
+        const predicted = info.prediction ? ` → ${info.prediction[0].name}` : "";
+        caption.textContent = `#${index} ${truth}${predicted}${cluster}`;
+      }, () => undefined);
+    }
     box.dataset.sample = String(index);
     box.style.left = `${clientX + 14}px`;
     box.style.top = `${clientY + 14}px`;

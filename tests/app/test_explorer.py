@@ -244,6 +244,14 @@ def test_canvas_is_webgl_and_zooms_pans_and_previews_on_hover(page, site):
     image = hover.locator("img")
     assert image.get_attribute("src").endswith(f"/samples/{sample}/image.png")
     page.wait_for_function("document.querySelector('#hover img').naturalWidth === 8")
+    # The caption names the sample's true and predicted class and its cluster.
+    attributions = AttributionSet(sorted(site.root.glob("attribution-*.h5")))
+    predicted = CLASSES[int(np.argmax(attributions.get(sample).prediction))]
+    attributions.close()
+    cluster = int(category(site, "00000001").clusterings["kmeans-03"].labels[target])
+    expect(hover.locator(".caption")).to_have_text(
+        f"#{sample} {CLASSES[sample % 3]} → {predicted} · cluster {cluster}"
+    )
 
 
 def _far_from_edges(points: np.ndarray, polygon: np.ndarray, distance: float) -> np.ndarray:
