@@ -1,4 +1,4 @@
-/** Typed calls of the relscope HTTP API (`/api/`, see its OpenAPI schema at /api/docs). */
+/** Typed calls of the relscope HTTP API (`/api/`, see its OpenAPI schema at /api/openapi.json). */
 
 export interface ProjectInfo {
   id: number;

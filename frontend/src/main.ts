@@ -408,6 +408,7 @@ class Explorer {
     const samples = Array.from(state.selection, (p) => detail.index[p]);
     const pages = Math.max(1, Math.ceil(samples.length / this.pageSize));
     const page = Math.min(state.page, pages - 1);
+    state.page = page; // a link or a smaller selection may ask for a page past the end
     $("#page-info").textContent = `${page + 1} / ${pages}`;
     ($("#prev") as HTMLButtonElement).disabled = page === 0;
     ($("#next") as HTMLButtonElement).disabled = page >= pages - 1;

@@ -49,7 +49,11 @@ def browser():
 
 @pytest.fixture
 def page(browser, site):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    # The tests evaluate their own scripts in the page, which the server's Content-Security-
+    # Policy forbids; test_the_page_keeps_to_the_content_security_policy runs without this.
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, accept_downloads=True, bypass_csp=True
+    )
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
@@ -120,6 +124,25 @@ def canvas_pixels(page, locator) -> np.ndarray:
 def fetch_png(site, path: str) -> np.ndarray:
     with urllib.request.urlopen(site.url + path) as answer:
         return np.asarray(Image.open(io.BytesIO(answer.read())).convert("RGB"))
+
+
+def test_the_page_keeps_to_the_content_security_policy(browser, site):
+    """Without the tests' CSP bypass: the Explorer loads, selects and paints overlays with
+    no script, style or image refused (only locator checks, which evaluate nothing)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: refused.append(str(error)))
+    page.goto(site.url)
+    expect(page.locator("#plot")).to_have_attribute("data-rendered", "50")
+    page.click('#clusters li[data-cluster="1"]')
+    expect(page.locator("#gallery figure")).to_have_count(25)
+    page.check('input[name="mode"][value="overlay"]')
+    expect(page.locator("#gallery figure").first).to_have_attribute("data-mode", "overlay")
+    page.locator("#gallery figure").first.hover()
+    context.close()
+    assert not refused, refused
 
 
 # 1. Project tabs ---------------------------------------------------------------------------
@@ -520,7 +543,7 @@ def test_export_and_import_restore_the_whole_view(page, browser, site):
     index = np.asarray(category(site, "00000001").index)
     assert view["selection"]["samples"] == index[positions].tolist()
 
-    fresh = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    fresh = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True).new_page()
     open_view(fresh, site)
     assert fresh.locator("#selection-count").inner_text() == "0"
     fresh.set_input_files("#import", path)
@@ -547,7 +570,7 @@ def test_share_url_restores_the_view_in_a_new_browser(page, browser, site):
     assert link.startswith(site.url) and "sel=" in link
     wanted = selection(page)
 
-    other = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    other = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True).new_page()
     open_view(other, site, link[len(site.url) :])
     expect(other.locator("#selection-count")).to_have_text("16")
     assert selection(other) == wanted
@@ -669,7 +692,8 @@ def test_a_slow_renderer_draws_a_subset_while_zooming_then_every_point(browser, 
     random subset is drawn, and all points again once the gesture ends."""
     project = _large_project(site.tmp / "large", 60000)
     with running_server([project]) as url:
-        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+        page = context.new_page()
         page.goto(url)
         page.wait_for_function("document.querySelector('#plot').dataset.rendered === '60000'")
         plot = page.locator("#plot")

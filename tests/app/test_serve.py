@@ -105,6 +105,13 @@ def test_the_front_end_is_served_with_the_api_and_nothing_outside_it(tmp_path, m
     script = re.search(r'src="\./(assets/[^"]+\.js)"', page.text).group(1)
     assert client.get("/" + script).headers["content-type"].startswith("text/javascript")
     assert client.get("/api/projects").json()[0]["name"] == "fixture"
+    for path in ("/", "/api/projects", "/" + script):
+        headers = client.get(path).headers
+        assert "script-src 'self';" in headers["content-security-policy"], path
+        assert headers["x-content-type-options"] == "nosniff"
+    # No Swagger page (it would load from a CDN); the schema is served.
+    assert client.get("/api/docs").status_code == 404
+    assert client.get("/api/openapi.json").json()["info"]["title"] == "relscope"
     for attempt in ("/..%2f__init__.py", "/assets/..%2f..%2fapi.py", "/%2e%2e/%2e%2e/etc/passwd"):
         answer = client.get(attempt)
         assert answer.status_code == 404 and "import" not in answer.text, attempt

@@ -11,7 +11,7 @@ import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -23,6 +23,16 @@ from relscope.errors import ConfigError
 __all__ = ["check_port", "create_app", "frontend_built", "serve"]
 
 FRONTEND = Path(__file__).parent / "static"
+# Only this server's own scripts, styles, images and API; nothing framed, nothing sniffed.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def frontend_built() -> bool:
@@ -34,10 +44,19 @@ def create_app(
     projects: Sequence[str | Path], *, allowed_roots: Sequence[str | Path] = ()
 ) -> FastAPI:
     """The application serving ``projects`` (project files; loaded and validated now)."""
-    app = FastAPI(title="relscope", version=__version__, docs_url="/api/docs",
+    # No /docs page: FastAPI's loads Swagger UI from a CDN, and the application must work
+    # without internet access; the schema itself is served.
+    app = FastAPI(title="relscope", version=__version__, docs_url=None,
                   openapi_url="/api/openapi.json", redoc_url=None)  # fmt: skip
     app.state.store = ProjectStore(projects, allowed_roots)
     api.install(app)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
     if frontend_built():
         # Mounted last, so /api/ keeps precedence; StaticFiles refuses paths out of FRONTEND.
         app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="explorer")
@@ -52,7 +71,8 @@ def create_app(
 
 _NOT_BUILT = """<!doctype html><title>relscope</title><p>The Explorer front end is not built.
 Run <code>make demo</code> or <code>bash scripts/build_frontend.sh</code> in the relscope
-source tree (Node.js 20 and npm are needed). The HTTP API is at <a href="api/docs">/api/docs</a>.
+source tree (Node.js 20 and npm are needed). The HTTP API's schema is at
+<a href="api/openapi.json">/api/openapi.json</a>.
 """
 
 

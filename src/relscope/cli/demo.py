@@ -211,7 +211,7 @@ def _serve_or_explain(result: DemoResult, serve: bool, host: str, port: int) -> 
         if not frontend_built():
             console.print(
                 "The Explorer front end is not built (run `make demo` in the source tree); "
-                f"serving the HTTP API only: {url}api/docs"
+                f"serving the HTTP API only (schema: {url}api/openapi.json)"
             )
         console.print(
             f"[bold]Explorer:[/bold] {url}{result.link}\n(opens the class with the planted "

@@ -16,7 +16,7 @@ EXAMPLES = """
   relscope serve shared/project.yaml --allow-root /data/imagenet --host 0.0.0.0
 
 The server binds to 127.0.0.1 unless --host says otherwise; it serves only files the
-projects reference. The HTTP API and its OpenAPI schema are under /api/ (/api/docs).
+projects reference. The HTTP API is under /api/, its OpenAPI schema at /api/openapi.json.
 """
 
 
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
                 console.print(
                     "The Explorer front end is not built: run `make frontend` (or "
                     "`bash scripts/build_frontend.sh`) in the source tree; until then only "
-                    f"the HTTP API is served ({url}api/docs)."
+                    f"the HTTP API is served (schema: {url}api/openapi.json)."
                 )
             console.print(f"Serving {len(projects)} project(s): open {url} (Ctrl-C stops)")
 
