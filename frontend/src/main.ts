@@ -500,18 +500,31 @@ class Explorer {
     $("#prev").addEventListener("click", () => this.change({ page: Math.max(0, this.state.page - 1) }));
     $("#next").addEventListener("click", () => this.change({ page: this.state.page + 1 }));
     for (const button of document.querySelectorAll<HTMLButtonElement>(".tools button")) {
-      button.addEventListener("click", () => {
-        this.scatter.tool = button.dataset.tool as Tool;
-        for (const other of document.querySelectorAll(".tools button")) {
-          other.setAttribute("aria-pressed", String(other === button));
-        }
-      });
+      button.addEventListener("click", () => this.chooseTool(button.dataset.tool as Tool));
     }
+    // Keys: P, B, L pick the canvas tool, F fits, Escape clears the selection (not while
+    // typing in a field).
+    window.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if ((event.target as HTMLElement).closest("input, select, textarea")) return;
+      const tools: Record<string, Tool> = { p: "pan", b: "box", l: "lasso" };
+      const key = event.key.toLowerCase();
+      if (key in tools) this.chooseTool(tools[key]);
+      else if (key === "f") this.scatter.fit();
+      else if (event.key === "Escape" && this.state.selection.length) this.select(new Int32Array(0), "replace");
+    });
     $("#fit").addEventListener("click", () => this.scatter.fit());
     $("#clear-selection").addEventListener("click", () => this.select(new Int32Array(0), "replace"));
     $("#export").addEventListener("click", () => this.exportFile());
     $("#import").addEventListener("change", (e) => this.importFile(e.target as HTMLInputElement));
     $("#share").addEventListener("click", () => this.share());
+  }
+
+  private chooseTool(tool: Tool): void {
+    this.scatter.tool = tool;
+    for (const button of document.querySelectorAll<HTMLElement>(".tools button")) {
+      button.setAttribute("aria-pressed", String(button.dataset.tool === tool));
+    }
   }
 
   /** Mode, sampling and colour map: the gallery is repainted from what it holds. */

@@ -715,3 +715,31 @@ def test_a_slow_renderer_draws_a_subset_while_zooming_then_every_point(browser, 
         assert seen[0] == "false" and "true" in seen, seen
         expect(plot).to_have_attribute("data-subset", "false")  # after the gesture
         page.context.close()
+
+
+def test_keys_pick_tools_fit_and_clear_the_selection(page, site):
+    open_view(page, site, "#a=spray-b")
+    fitted = screen_points(page)
+    page.keyboard.press("l")
+    expect(page.locator("#tool-lasso")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#tool-pan")).to_have_attribute("aria-pressed", "false")
+    page.keyboard.press("b")
+    expect(page.locator("#tool-box")).to_have_attribute("aria-pressed", "true")
+    box = page.locator("#plot").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function(
+        "x => relscope.screenPoints()[0] !== x", arg=float(fitted[0, 0] - box["x"])
+    )
+    page.keyboard.press("f")
+    page.wait_for_function(
+        "x => relscope.screenPoints()[0] === x", arg=float(fitted[0, 0] - box["x"])
+    )
+    page.click('#clusters li[data-cluster="0"]')
+    expect(page.locator("#selection-count")).to_have_text("17")
+    page.keyboard.press("Escape")
+    expect(page.locator("#selection-count")).to_have_text("0")
+    # Keys typed into a field are left to the field.
+    page.focus("#analysis")
+    page.keyboard.press("l")
+    expect(page.locator("#tool-box")).to_have_attribute("aria-pressed", "true")
