@@ -105,18 +105,9 @@ export async function fromFragment(
   return state;
 }
 
-export interface ExportedView {
+export interface ExportedView extends Omit<ViewState, "project" | "selection"> {
   relscope_view: 1;
   project: { id: number; name: string };
-  analysis: string;
-  category: string;
-  embedding: string;
-  clustering: string;
-  dims: [number, number];
-  cmap: string;
-  mode: Mode;
-  sampling: Sampling;
-  page: number;
   selection: { positions: number[]; samples: number[] };
 }
 

@@ -13,6 +13,34 @@ from relscope.data.project import AnalysisSpec, AttributionSpec, DatasetSpec, Pr
 CLASSES = ("cat", "dog", "horse")
 
 
+def spray_category(
+    k: int,
+    index: np.ndarray,
+    spectral: np.ndarray,
+    tsne: np.ndarray,
+    eigenvalues: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    tau: float,
+    eigengap: float,
+) -> CategoryAnalysis:
+    """Class ``k``'s category as SpRAy writes it: spectral + t-SNE, one k-means clustering."""
+    name = f"kmeans-{int(clusters.max()) + 1:02d}"
+    return CategoryAnalysis(
+        name=f"{k:08d}",
+        index=index,
+        embeddings={
+            "spectral": Embedding("spectral", spectral, eigenvalue=eigenvalues),
+            "tsne": Embedding("tsne", tsne, base="spectral", dims=[0, 1]),
+        },
+        clusterings={
+            name: Clustering(name, clusters, embedding="spectral", k=int(clusters.max()) + 1)
+        },
+        scores={"eigengap": eigengap, "tau": tau},
+        attrs={"label_index": k},
+    )
+
+
 def make_project_folder(
     root: Path, *, n: int = 36, shards: int = 2, layout: str = "nested", seed: int = 0
 ) -> Path:
@@ -38,22 +66,15 @@ def make_project_folder(
             index = np.flatnonzero(labels == k)
             spectral = rng.random((len(index), 4))
             writer.write(
-                CategoryAnalysis(
-                    name=f"{k:08d}",
-                    index=index,
-                    embeddings={
-                        "spectral": Embedding(
-                            "spectral", spectral, eigenvalue=np.linspace(0, 1, 4)
-                        ),
-                        "tsne": Embedding("tsne", spectral[:, :2], base="spectral", dims=[0, 1]),
-                    },
-                    clusterings={
-                        "kmeans-02": Clustering(
-                            "kmeans-02", np.arange(len(index)) % 2, embedding="spectral", k=2
-                        )
-                    },
-                    scores={"eigengap": 0.5, "tau": 0.9},
-                    attrs={"label_index": k},
+                spray_category(
+                    k,
+                    index,
+                    spectral,
+                    spectral[:, :2],
+                    np.linspace(0, 1, 4),
+                    np.arange(len(index)) % 2,
+                    tau=0.9,
+                    eigengap=0.5,
                 )
             )
     project = Project(
@@ -87,20 +108,15 @@ def make_explorer_project(root: Path, *, n: int = 150, seed: int = 1) -> Path:
             tsne = centres[clusters] + rng.normal(0.0, 0.8, (len(index), 2))
             spectral = np.concatenate([tsne, rng.random((len(index), 3))], axis=1)
             writer.write(
-                CategoryAnalysis(
-                    name=f"{k:08d}",
-                    index=index,
-                    embeddings={
-                        "spectral": Embedding(
-                            "spectral", spectral, eigenvalue=np.array([0.0, 0.01, 0.02, 0.6, 0.7])
-                        ),
-                        "tsne": Embedding("tsne", tsne, base="spectral", dims=[0, 1]),
-                    },
-                    clusterings={
-                        "kmeans-03": Clustering("kmeans-03", clusters, embedding="spectral", k=3)
-                    },
-                    scores={"eigengap": 0.58, "tau": (0.2, 1.5, 0.7)[k]},
-                    attrs={"label_index": k},
+                spray_category(
+                    k,
+                    index,
+                    spectral,
+                    tsne,
+                    np.array([0.0, 0.01, 0.02, 0.6, 0.7]),
+                    clusters,
+                    tau=(0.2, 1.5, 0.7)[k],
+                    eigengap=0.58,
                 )
             )
     project = load_project(path)
