@@ -120,3 +120,23 @@ def test_the_front_end_is_served_with_the_api_and_nothing_outside_it(tmp_path, m
     monkeypatch.setattr(application, "FRONTEND", tmp_path / "missing")
     client = TestClient(application.create_app([project]))
     assert "scripts/build_frontend.sh" in client.get("/").text
+
+
+def test_the_server_opens_the_project_files_in_the_background_at_start(tmp_path):
+    import warnings
+
+    from relscope.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from fastapi.testclient import TestClient
+
+    app = create_app([make_project_folder(tmp_path / "p")])
+    served = app.state.store.projects[0]
+    assert served._dataset is None and served._attributions is None  # loading stays lazy
+    with TestClient(app):  # runs the start-up
+        deadline = time.monotonic() + 30
+        while served._dataset is None or served._attributions is None:
+            assert time.monotonic() < deadline, "the files were not opened within 30 s"
+            time.sleep(0.05)
+    assert served._dataset is None  # closed at shutdown

@@ -7,8 +7,10 @@ is served from the same application once it is built (:func:`frontend_built`).
 
 from __future__ import annotations
 
+import contextlib
 import socket
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
@@ -46,9 +48,17 @@ def create_app(
     """The application serving ``projects`` (project files; loaded and validated now)."""
     # No /docs page: FastAPI's loads Swagger UI from a CDN, and the application must work
     # without internet access; the schema itself is served.
+    store = ProjectStore(projects, allowed_roots)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=store.warm, name="relscope-warm", daemon=True).start()
+        yield
+        store.close()
+
     app = FastAPI(title="relscope", version=__version__, docs_url=None,
-                  openapi_url="/api/openapi.json", redoc_url=None)  # fmt: skip
-    app.state.store = ProjectStore(projects, allowed_roots)
+                  openapi_url="/api/openapi.json", redoc_url=None, lifespan=lifespan)  # fmt: skip
+    app.state.store = store
     api.install(app)
 
     @app.middleware("http")

@@ -8,6 +8,7 @@ project loading already refuses paths outside the project folder (or an allowed 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -117,6 +118,16 @@ class ProjectStore:
         if not 0 <= position < len(self.projects):
             raise UnknownItemError(f"no project {position}; projects: 0..{len(self.projects) - 1}")
         return self.projects[position]
+
+    def warm(self) -> None:
+        """Open every project's dataset and attribution files now (the server does this in
+        the background at start-up), so that the first gallery request does not wait for
+        it; a file that fails to open is left for the request that needs it to report."""
+        for served in self.projects:
+            with contextlib.suppress(Exception):
+                served.dataset.labels()
+            with contextlib.suppress(Exception):
+                served.attributions  # noqa: B018 - opening is the point
 
     def close(self) -> None:
         """Release every project's files."""
