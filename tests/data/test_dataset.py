@@ -911,4 +911,8 @@ def test_single_sample_reads_keep_the_image_array_and_its_chunk_cache(tmp_path: 
     dataset.close()
     np.testing.assert_array_equal(dataset.sample(8).data, images[8])  # reopened on demand
     assert dataset._image_array() is not first
+    # The kept array does not travel with a pickled dataset (a DataLoader worker's copy).
+    copy = pickle.loads(pickle.dumps(dataset))
+    np.testing.assert_array_equal(copy.sample(9).data, images[9])
+    copy.close()
     dataset.close()

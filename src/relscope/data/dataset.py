@@ -389,6 +389,7 @@ class HDF5Dataset(ImageDataset):
         state = self.__dict__.copy()
         state["_file"] = None
         state["_pid"] = None
+        state["_images"] = None
         return state
 
     def __len__(self) -> int:
