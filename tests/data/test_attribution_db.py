@@ -304,9 +304,13 @@ def test_shards_read_as_one_set(tmp_path):
         np.testing.assert_array_equal(label, rows[1][ks])
         np.testing.assert_array_equal(prediction, rows[2][ks])
         np.testing.assert_array_equal(attributions.get(121).attribution, rows[0][21])
+        # The scores alone, as the gallery asks for them, without the attribution.
+        np.testing.assert_array_equal(attributions.scores(121), rows[2][21])
         np.testing.assert_array_equal(attributions.labels(), rows[1])
         with pytest.raises(KeyError, match="sample 99"):
             attributions.read([100, 99])
+        with pytest.raises(KeyError, match="sample 99"):
+            attributions.scores(99)
     with pytest.raises(ConfigError, match="shard"):
         shard_indices(index, 3, 3)
 

@@ -243,7 +243,7 @@ def sample(request: Request, project: ProjectId, index: SampleIndex) -> dict[str
     }
     attributions = served.attributions
     if attributions is not None and index in attributions:
-        scores = np.asarray(attributions.get(index).prediction, dtype=np.float64)
+        scores = np.asarray(attributions.scores(index), dtype=np.float64)
         top = np.argsort(-scores, kind="stable")[:10]
         out["prediction"] = [
             {"index": int(i), "name": label_name(served.labels, int(i)), "score": finite(scores[i])}
@@ -352,7 +352,7 @@ def sample_page(request: Request, project: ProjectId, page: SamplePage) -> dict[
         true = _true_labels(labels[index])
         predicted = None
         if attributions is not None and index in attributions:
-            predicted = int(np.argmax(attributions.get(index).prediction))
+            predicted = int(np.argmax(attributions.scores(index)))
         samples.append({"index": index, "labels": true, "predicted": predicted})
     return {"total": len(page.indices), "offset": page.offset, "samples": samples}
 

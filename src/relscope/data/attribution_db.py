@@ -533,6 +533,12 @@ class AttributionDatabase:
                 np.asarray(self.prediction.row(row), dtype=np.float32),
             )
 
+    def scores(self, sample_index: int) -> np.ndarray:
+        """The model's output scores of one sample, without reading its attribution."""
+        row = self.position(sample_index)
+        with reading(self.path, f"/prediction[{row}]"):
+            return np.asarray(self.prediction.row(row), dtype=np.float32)
+
     def read(self, sample_indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, ...]:
         """``(attribution, label, prediction)`` arrays for several samples, in the given order."""
         positions = np.asarray([self.position(i) for i in sample_indices], dtype=np.int64)
@@ -641,13 +647,19 @@ class AttributionSet:
     def shape(self) -> tuple[int, ...] | None:
         return self.shards[0].shape
 
-    def get(self, sample_index: int) -> AttributionRecord:
-        """The attribution record of one sample, from whichever shard holds it."""
+    def _shard(self, sample_index: int) -> AttributionDatabase:
         try:
-            shard = self.shards[self._owner[int(sample_index)]]
+            return self.shards[self._owner[int(sample_index)]]
         except KeyError:
             raise KeyError(f"no attribution for sample {sample_index} in any shard") from None
-        return shard.get(sample_index)
+
+    def get(self, sample_index: int) -> AttributionRecord:
+        """The attribution record of one sample, from whichever shard holds it."""
+        return self._shard(sample_index).get(sample_index)
+
+    def scores(self, sample_index: int) -> np.ndarray:
+        """The model's output scores of one sample, without reading its attribution."""
+        return self._shard(sample_index).scores(sample_index)
 
     def read(self, sample_indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, ...]:
         """``(attribution, label, prediction)`` for several samples across shards, in order."""
