@@ -43,10 +43,6 @@ def _store(request: Request) -> ProjectStore:
     return request.app.state.store
 
 
-def _not_found(error: Exception) -> HTTPException:
-    return HTTPException(status_code=404, detail=str(error))
-
-
 @router.get("/health")
 def health() -> dict[str, str]:
     """The server is up."""
@@ -63,32 +59,26 @@ def projects(request: Request) -> list[dict[str, Any]]:
 @router.get("/projects/{project}/labels")
 def labels(request: Request, project: ProjectId) -> list[dict[str, Any]]:
     """The project's label map."""
-    try:
-        return _store(request).get(project).labels.to_json()
-    except UnknownItemError as error:
-        raise _not_found(error) from None
+    return _store(request).get(project).labels.to_json()
 
 
 @router.get("/projects/{project}/analyses/{analysis}/categories")
 def categories(request: Request, project: ProjectId, analysis: Name) -> list[dict[str, Any]]:
     """The categories of an analysis, ranked by tau (then eigengap), most suspicious first."""
-    try:
-        served = _store(request).get(project)
-        rows = []
-        for name in served.categories(analysis):
-            category = served.category(analysis, name)
-            label = category_label(served.labels, category)
-            rows.append(
-                {
-                    "name": name,
-                    "label_index": label,
-                    "label_name": None if label is None else label_name(served.labels, label),
-                    "size": category.size,
-                    "scores": {k: finite(v) for k, v in category.scores.items()},
-                }
-            )
-    except UnknownItemError as error:
-        raise _not_found(error) from None
+    served = _store(request).get(project)
+    rows = []
+    for name in served.categories(analysis):
+        category = served.category(analysis, name)
+        label = category_label(served.labels, category)
+        rows.append(
+            {
+                "name": name,
+                "label_index": label,
+                "label_name": None if label is None else label_name(served.labels, label),
+                "size": category.size,
+                "scores": {k: finite(v) for k, v in category.scores.items()},
+            }
+        )
 
     def rank(row: dict[str, Any]) -> tuple[float, float, str]:
         tau = row["scores"].get("tau")
@@ -99,10 +89,7 @@ def categories(request: Request, project: ProjectId, analysis: Name) -> list[dic
 
 
 def _category(request: Request, project: int, analysis: str, category: str):
-    try:
-        return _store(request).get(project).category(analysis, category)
-    except UnknownItemError as error:
-        raise _not_found(error) from None
+    return _store(request).get(project).category(analysis, category)
 
 
 @router.get("/projects/{project}/analyses/{analysis}/categories/{category}")
@@ -214,10 +201,7 @@ def clustering_labels(
 
 
 def _served_sample(request: Request, project: int, index: int):
-    try:
-        served = _store(request).get(project)
-    except UnknownItemError as error:
-        raise _not_found(error) from None
+    served = _store(request).get(project)
     if index >= len(served.dataset):
         raise HTTPException(
             404, detail=f"sample {index} is out of range 0..{len(served.dataset) - 1}"
@@ -336,10 +320,7 @@ class SamplePage(BaseModel):
 @router.post("/projects/{project}/samples/page")
 def sample_page(request: Request, project: ProjectId, page: SamplePage) -> dict[str, Any]:
     """Labels and predicted class of ``indices[offset : offset + limit]``, in selection order."""
-    try:
-        served = _store(request).get(project)
-    except UnknownItemError as error:
-        raise _not_found(error) from None
+    served = _store(request).get(project)
     size = len(served.dataset)
     outside = [i for i in page.indices if i >= size]
     if outside:
@@ -368,8 +349,13 @@ def colormaps() -> list[dict[str, Any]]:
 
 
 def install(app: FastAPI) -> None:
-    """Mount the API on ``app`` and answer library errors with 422 instead of 500."""
+    """Mount the API on ``app``: names and indices the projects lack are answered with 404,
+    library errors (bad values) with 422, never 500."""
     app.include_router(router)
+
+    @app.exception_handler(UnknownItemError)
+    def _unknown_item(_: Request, error: UnknownItemError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=404)
 
     @app.exception_handler(RelscopeError)
     def _relscope_error(_: Request, error: RelscopeError) -> JSONResponse:
