@@ -140,3 +140,20 @@ def test_the_server_opens_the_project_files_in_the_background_at_start(tmp_path)
             assert time.monotonic() < deadline, "the files were not opened within 30 s"
             time.sleep(0.05)
     assert served._dataset is None  # closed at shutdown
+
+
+def test_serve_and_demo_say_how_to_build_a_missing_front_end(tmp_path, monkeypatch, capsys):
+    import relscope.app as application
+    from relscope.cli.serve import warn_if_not_built
+    from support.browser import ensure_frontend
+
+    monkeypatch.setenv("COLUMNS", "300")
+    monkeypatch.setattr(application, "FRONTEND", tmp_path / "missing")
+    warn_if_not_built("http://127.0.0.1:8080/")
+    said = " ".join(capsys.readouterr().out.split())
+    assert "front end is not built: run `make frontend`" in said
+    assert "http://127.0.0.1:8080/api/openapi.json" in said
+    monkeypatch.undo()
+    ensure_frontend()
+    warn_if_not_built("http://127.0.0.1:8080/")
+    assert capsys.readouterr().out == ""

@@ -196,8 +196,8 @@ def _report(result: DemoResult, poisoned_class: int, categories: int) -> None:
 
 
 def _serve_or_explain(result: DemoResult, serve: bool, host: str, port: int) -> None:
-    from relscope.app import frontend_built
     from relscope.app import serve as serve_projects
+    from relscope.cli.serve import warn_if_not_built
 
     project = result.project
     if not serve:
@@ -208,11 +208,7 @@ def _serve_or_explain(result: DemoResult, serve: bool, host: str, port: int) -> 
         return
 
     def announce(url: str) -> None:
-        if not frontend_built():
-            console.print(
-                "The Explorer front end is not built (run `make demo` in the source tree); "
-                f"serving the HTTP API only (schema: {url}api/openapi.json)"
-            )
+        warn_if_not_built(url)
         console.print(
             f"[bold]Explorer:[/bold] {url}{result.link}\n(opens the class with the planted "
             "square, its artifact cluster selected, heatmaps overlaid; Ctrl-C stops)"

@@ -20,6 +20,18 @@ projects reference. The HTTP API is under /api/, its OpenAPI schema at /api/open
 """
 
 
+def warn_if_not_built(url: str) -> None:
+    """Say how to build the Explorer when only the HTTP API can be served at ``url``."""
+    from relscope.app import frontend_built
+
+    if not frontend_built():
+        console.print(
+            "The Explorer front end is not built: run `make frontend` (or "
+            "`bash scripts/build_frontend.sh`) in the source tree; until then only "
+            f"the HTTP API is served (schema: {url}api/openapi.json)."
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``relscope serve`` to ``app``."""
 
@@ -34,16 +46,10 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Serve projects in the Explorer web application (HTTP API under /api/)."""
-        from relscope.app import frontend_built
         from relscope.app import serve as serve_projects
 
         def announce(url: str) -> None:
-            if not frontend_built():
-                console.print(
-                    "The Explorer front end is not built: run `make frontend` (or "
-                    "`bash scripts/build_frontend.sh`) in the source tree; until then only "
-                    f"the HTTP API is served (schema: {url}api/openapi.json)."
-                )
+            warn_if_not_built(url)
             console.print(f"Serving {len(projects)} project(s): open {url} (Ctrl-C stops)")
 
         serve_projects(projects, host=host, port=port, allowed_roots=allow_root, announce=announce)
