@@ -56,6 +56,20 @@ function compile(gl: WebGL2RenderingContext, type: number, source: string): WebG
   return shader;
 }
 
+/** [minX, minY, maxX, maxY] of flat x, y pairs. */
+function extentOf(points: Float32Array): [number, number, number, number] {
+  let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (let i = 0; i < points.length; i += 2) {
+    const x = points[i];
+    const y = points[i + 1];
+    if (x < minX) minX = x;
+    if (x > maxX) maxX = x;
+    if (y < minY) minY = y;
+    if (y > maxY) maxY = y;
+  }
+  return [minX, minY, maxX, maxY];
+}
+
 const GRID = 128;
 // During a zoom or pan a renderer that needs more than SLOW_FRAME_MS per frame (software
 // WebGL, weak GPUs) draws a fixed random subset of LOD_POINTS; IDLE_MS after the gesture the
@@ -73,6 +87,7 @@ export class Scatter {
   private buffers: { pos: WebGLBuffer; color: WebGLBuffer; sel: WebGLBuffer; selected: WebGLBuffer };
   private uniforms: Record<string, WebGLUniformLocation | null> = {};
   private points: Float32Array = new Float32Array(0);
+  private extent = extentOf(new Float32Array(0)); // minX, minY, maxX, maxY of the points
   private selectedCount = 0;
   private center = [0, 0];
   private scale = 1; // CSS pixels per data unit
@@ -134,6 +149,7 @@ export class Scatter {
   setData(points: Float32Array, colors: Uint8Array): void {
     const gl = this.gl;
     this.points = points;
+    this.extent = extentOf(points);
     gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.pos);
     gl.bufferData(gl.ARRAY_BUFFER, points, gl.STATIC_DRAW);
     this.setColors(colors);
@@ -202,19 +218,7 @@ export class Scatter {
   /** Fit the view to the points' extent. */
   fit(): void {
     const { width, height } = this.cssSize();
-    let minX = Infinity;
-    let minY = Infinity;
-    let maxX = -Infinity;
-    let maxY = -Infinity;
-    for (let i = 0; i < this.points.length; i += 2) {
-      const x = this.points[i];
-      const y = this.points[i + 1];
-      if (x < minX) minX = x;
-      if (x > maxX) maxX = x;
-      if (y < minY) minY = y;
-      if (y > maxY) maxY = y;
-    }
-    if (!Number.isFinite(minX)) [minX, maxX, minY, maxY] = [-1, 1, -1, 1];
+    const [minX, minY, maxX, maxY] = Number.isFinite(this.extent[0]) ? this.extent : [-1, -1, 1, 1];
     this.center = [(minX + maxX) / 2, (minY + maxY) / 2];
     const spanX = Math.max(maxX - minX, 1e-9);
     const spanY = Math.max(maxY - minY, 1e-9);
@@ -336,16 +340,7 @@ export class Scatter {
       this.grid = null;
       return;
     }
-    let minX = Infinity;
-    let minY = Infinity;
-    let maxX = -Infinity;
-    let maxY = -Infinity;
-    for (let i = 0; i < this.points.length; i += 2) {
-      minX = Math.min(minX, this.points[i]);
-      maxX = Math.max(maxX, this.points[i]);
-      minY = Math.min(minY, this.points[i + 1]);
-      maxY = Math.max(maxY, this.points[i + 1]);
-    }
+    const [minX, minY, maxX, maxY] = this.extent;
     const cell = Math.max(maxX - minX, maxY - minY, 1e-9) / GRID;
     const cellOf = (p: number) => {
       const cx = Math.min(GRID - 1, Math.floor((this.points[2 * p] - minX) / cell));
