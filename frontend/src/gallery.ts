@@ -34,7 +34,7 @@ async function decode(bytes: Uint8Array): Promise<Picture> {
 export interface GalleryView {
   project: number;
   samples: number[];
-  page: number;
+  page: number; // within the selection's pages (the caller clamps it)
   pageSize: number;
   mode: Mode;
   sampling: Sampling;
@@ -62,8 +62,6 @@ export class Gallery {
     this.controller?.abort();
     this.controller = new AbortController();
     this.view = view;
-    const pages = Math.max(1, Math.ceil(view.samples.length / view.pageSize));
-    const page = Math.min(view.page, pages - 1);
     this.grid.replaceChildren();
     this.tiles = [];
     this.grid.dataset.state = "loading";
@@ -73,7 +71,7 @@ export class Gallery {
       this.grid.dataset.state = "ready";
       return;
     }
-    const offset = page * view.pageSize;
+    const offset = view.page * view.pageSize;
     let answer;
     try {
       answer = await api.samplePage(view.project, view.samples, offset, view.pageSize, this.controller.signal);
@@ -91,7 +89,6 @@ export class Gallery {
       const caption = document.createElement("figcaption");
       const trueNames = sample.labels.map((l) => view.labelName(l)).join(", ");
       const wrong = sample.predicted !== null && !sample.labels.includes(sample.predicted);
-      caption.innerHTML = "";
       const id = document.createElement("span");
       id.className = "sample-id";
       id.textContent = `#${sample.index}`;
