@@ -5,20 +5,27 @@ Layers no selector matches get the default rule of their kind (activations: pass
 pooling: winner takes all; average pooling, sums, unmerged batch norm: norm; products:
 uniform split; reshapes, concatenation, indexing: exact bookkeeping). A named composite is
 one factory function plus one registration line (``@register_composite("name")``).
+
+Every named LRP composite takes ``maxpool``: ``"winner_takes_all"`` (the default, the
+pooling's gradient) or ``"average"`` (explained as average pooling over the same windows,
+:class:`~relscope.attribution.max_as_average.MaxAsAverage`). Any composite gets the same
+with the override ``composite.prepend(("maxpool", "max_as_average"))``.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from relscope.attribution.canonizers import Canonizer, MergeBatchNorm
 from relscope.attribution.graph import Layer
 from relscope.attribution.layers import KIND_GROUPS
+from relscope.attribution.max_as_average import MaxAsAverage
 from relscope.attribution.rules import (
     AlphaBeta,
     DeconvNet,
@@ -41,6 +48,7 @@ from relscope.errors import ConfigError
 __all__ = [
     "COMPOSITES",
     "DEFAULT_RULES",
+    "MAXPOOL_OPTIONS",
     "Composite",
     "First",
     "Index",
@@ -245,7 +253,9 @@ def register_composite(name: str) -> Callable[[Callable[..., Composite]], Callab
             composite.name, composite.params = name, params
             return composite
 
-        build.__doc__ = factory.__doc__
+        # The factory's signature and annotations stay visible (inspect.signature,
+        # typing.get_type_hints): configuration errors name a parameter's expected type.
+        functools.update_wrapper(build, factory)
         COMPOSITES[name] = build
         return build
 
@@ -270,48 +280,79 @@ def get_composite(name: str, **params: Any) -> Composite:
         raise ConfigError(f"composite {name!r}: {error}") from None
 
 
+#: Values of the ``maxpool`` parameter of the named LRP composites.
+MAXPOOL_OPTIONS = ("winner_takes_all", "average")
+MaxPool = Literal["winner_takes_all", "average"]
+
+
+def _maxpool(option: str, eps: float | None = None) -> dict[str, Callable[[], Rule]]:
+    """Default rules for the ``maxpool`` option (``eps``: the average version's stabilizer)."""
+    if option == "winner_takes_all":
+        return {}
+    if option == "average":
+        rule = MaxAsAverage if eps is None else functools.partial(MaxAsAverage, eps)
+        return {"maxpool": rule}
+    raise ConfigError(f"maxpool must be one of {', '.join(MAXPOOL_OPTIONS)}, got {option!r}")
+
+
 @register_composite("epsilon_gamma_box")
 def epsilon_gamma_box(
     low: float | torch.Tensor = -3.0,
     high: float | torch.Tensor = 3.0,
     eps: float = 1e-6,
     gamma: float = 0.25,
+    maxpool: MaxPool = "winner_takes_all",
 ) -> Composite:
     """z^B on the first layer, gamma on convolutions, epsilon on dense layers."""
     return Composite(
-        [(First(), ZBox(low, high)), ("convolution", Gamma(gamma)), ("dense", Epsilon(eps))]
+        [(First(), ZBox(low, high)), ("convolution", Gamma(gamma)), ("dense", Epsilon(eps))],
+        defaults=_maxpool(maxpool),
     )
 
 
 @register_composite("epsilon_plus")
-def epsilon_plus(eps: float = 1e-6) -> Composite:
+def epsilon_plus(eps: float = 1e-6, maxpool: MaxPool = "winner_takes_all") -> Composite:
     """z+ on convolutions, epsilon on dense layers."""
-    return Composite([("convolution", ZPlus()), ("dense", Epsilon(eps))])
+    return Composite(
+        [("convolution", ZPlus()), ("dense", Epsilon(eps))], defaults=_maxpool(maxpool)
+    )
 
 
 @register_composite("epsilon_plus_flat")
-def epsilon_plus_flat(eps: float = 1e-6) -> Composite:
+def epsilon_plus_flat(eps: float = 1e-6, maxpool: MaxPool = "winner_takes_all") -> Composite:
     """flat on the first layer, z+ on convolutions, epsilon on dense layers."""
-    return Composite([(First(), Flat()), ("convolution", ZPlus()), ("dense", Epsilon(eps))])
+    return Composite(
+        [(First(), Flat()), ("convolution", ZPlus()), ("dense", Epsilon(eps))],
+        defaults=_maxpool(maxpool),
+    )
 
 
 @register_composite("epsilon_alpha2_beta1")
-def epsilon_alpha2_beta1(eps: float = 1e-6) -> Composite:
+def epsilon_alpha2_beta1(eps: float = 1e-6, maxpool: MaxPool = "winner_takes_all") -> Composite:
     """alpha2-beta1 on convolutions, epsilon on dense layers."""
-    return Composite([("convolution", AlphaBeta(2, 1)), ("dense", Epsilon(eps))])
+    return Composite(
+        [("convolution", AlphaBeta(2, 1)), ("dense", Epsilon(eps))], defaults=_maxpool(maxpool)
+    )
 
 
 @register_composite("epsilon_alpha2_beta1_flat")
-def epsilon_alpha2_beta1_flat(eps: float = 1e-6) -> Composite:
+def epsilon_alpha2_beta1_flat(
+    eps: float = 1e-6, maxpool: MaxPool = "winner_takes_all"
+) -> Composite:
     """flat on the first layer, alpha2-beta1 on convolutions, epsilon on dense layers."""
-    return Composite([(First(), Flat()), ("convolution", AlphaBeta(2, 1)), ("dense", Epsilon(eps))])
+    return Composite(
+        [(First(), Flat()), ("convolution", AlphaBeta(2, 1)), ("dense", Epsilon(eps))],
+        defaults=_maxpool(maxpool),
+    )
 
 
 @register_composite("lrp0")
-def lrp0() -> Composite:
+def lrp0(maxpool: MaxPool = "winner_takes_all") -> Composite:
     """LRP-0 (no stabilizer) on every linear layer, sum and pooling."""
     unstabilized = {kind: _unstabilized_norm for kind in ("avgpool", "sum", "scale", "batchnorm")}
-    return Composite([("linear", Epsilon(0.0))], defaults=unstabilized)
+    return Composite(
+        [("linear", Epsilon(0.0))], defaults={**unstabilized, **_maxpool(maxpool, eps=0.0)}
+    )
 
 
 def _unstabilized_norm() -> Rule:
@@ -319,9 +360,9 @@ def _unstabilized_norm() -> Rule:
 
 
 @register_composite("epsilon")
-def epsilon(eps: float = 1e-6) -> Composite:
+def epsilon(eps: float = 1e-6, maxpool: MaxPool = "winner_takes_all") -> Composite:
     """epsilon on every linear layer."""
-    return Composite([("linear", Epsilon(eps))])
+    return Composite([("linear", Epsilon(eps))], defaults=_maxpool(maxpool))
 
 
 def _gradient_composite(activation: Rule) -> Composite:
@@ -346,9 +387,9 @@ def deconvnet() -> Composite:
 
 
 @register_composite("excitation_backprop")
-def excitation_backprop() -> Composite:
+def excitation_backprop(maxpool: MaxPool = "winner_takes_all") -> Composite:
     """Excitation backprop: z+ without bias on every linear layer, norm on pooling/sums."""
-    return Composite([("linear", ZPlus(zero_params=("bias",)))])
+    return Composite([("linear", ZPlus(zero_params=("bias",)))], defaults=_maxpool(maxpool))
 
 
 @register_composite("gradient")
