@@ -1,4 +1,5 @@
-"""Spectral embedding against a dense eigendecomposition; PCA and t-SNE against sklearn/SVD."""
+"""Spectral embedding against a dense eigendecomposition; PCA, t-SNE and LLE against
+sklearn/SVD."""
 
 import numpy as np
 import openTSNE
@@ -10,6 +11,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from relscope.analysis import DirectoryStorage
 from relscope.analysis.processors import (
+    LLE,
     PCA,
     TSNE,
     UMAP,
@@ -38,6 +40,10 @@ def test_defaults():
     assert (TSNE().backend, TSNE().fft_min, TSNE().max_intervals) == ("auto", 10_000, 100)
     umap = UMAP()
     assert (umap.n_components, umap.n_neighbors, umap.min_dist, umap.seed) == (2, 15, 0.1, 0)
+    lle = LLE()
+    assert (lle.n_components, lle.n_neighbors, lle.method, lle.reg) == (2, 5, "standard", 1e-3)
+    assert (lle.eigen_solver, lle.tol, lle.max_iter, lle.seed) == ("auto", 1e-6, 100, 0)
+    assert lle.max_dense == 4096
 
 
 @pytest.mark.parametrize(("n", "radius", "seed"), [(300, 0.2, 0), (250, 0.25, 1)])
@@ -213,3 +219,64 @@ def test_umap_is_seeded_and_keeps_blobs_apart():
     assert UMAP(n_components=3, seed=4)(data).shape == (300, 3)
     with pytest.raises(ConfigError, match="n_neighbors must be between 2 and N - 1 = 299"):
         UMAP(n_neighbors=300)(data)
+
+
+def largest_entry_positive(vectors):
+    """Columns flipped so that each one's largest-magnitude entry is positive."""
+    rows = np.abs(vectors).argmax(axis=0)
+    return vectors * np.where(vectors[rows, np.arange(vectors.shape[1])] < 0, -1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n_neighbors": 12, "eigen_solver": "arpack", "seed": 3, "reg": 1e-2},
+        {"n_neighbors": 10, "method": "modified", "eigen_solver": "dense", "n_components": 3},
+        {"n_neighbors": 15, "method": "hessian", "eigen_solver": "dense"},
+    ],
+)
+def test_lle_equals_a_direct_seeded_sklearn_call(params):
+    data, _ = planted_blobs(70)
+    out = LLE(**params)(data)
+    options = {"n_components": 2, "method": "standard", "eigen_solver": "auto", "seed": 0}
+    options.update(params)
+    expected = manifold.LocallyLinearEmbedding(
+        n_neighbors=options["n_neighbors"],
+        n_components=options["n_components"],
+        method=options["method"],
+        reg=options.get("reg", 1e-3),
+        eigen_solver=options["eigen_solver"],
+        random_state=options["seed"],
+    ).fit_transform(data)
+    assert out.shape == (210, options["n_components"]) and out.dtype == np.float64
+    np.testing.assert_allclose(out, largest_entry_positive(expected), rtol=1e-7, atol=1e-10)
+    np.testing.assert_array_equal(LLE(**params)({"eigenvectors": data}), out)
+
+
+def test_lle_auto_solver_stays_sparse_above_max_dense():
+    data, _ = planted_blobs(70)
+    # scikit-learn's 'auto' would build a dense 210 x 210 matrix for 9 components.
+    out = LLE(n_components=9, n_neighbors=12, max_dense=100)(data)
+    expected = LLE(n_components=9, n_neighbors=12, eigen_solver="arpack")(data)
+    np.testing.assert_array_equal(out, expected)
+    dense = LLE(n_components=9, n_neighbors=12, eigen_solver="dense")(data)
+    assert not np.array_equal(out, dense)
+
+
+def test_lle_parameter_errors():
+    data, _ = planted_blobs(10)
+    with pytest.raises(ConfigError, match="'method' must be one of standard, modified, hessian"):
+        LLE(method="isomap")(data)
+    with pytest.raises(ConfigError, match="'eigen_solver' must be one of auto, arpack, dense"):
+        LLE(eigen_solver="lobpcg")(data)
+    with pytest.raises(ConfigError, match="n_neighbors must be between 1 and N - 1 = 29"):
+        LLE(n_neighbors=30)(data)
+    with pytest.raises(ConfigError, match="n_components must be between 1 and N - 1 = 29"):
+        LLE(n_components=0)(data)
+    with pytest.raises(ConfigError, match="n_neighbors"):
+        LLE(n_neighbors="5")
+    with pytest.raises(ConfigError, match="N = 30 exceeds max_dense=20; use 'arpack' or 'auto'"):
+        LLE(eigen_solver="dense", max_dense=20)(data)
+    # Hessian LLE needs n_neighbors > n_components (n_components + 3) / 2: sklearn's check.
+    with pytest.raises(ConfigError, match=r"LLE: .*n_neighbors"):
+        LLE(method="hessian", n_neighbors=4, n_components=2)(data)

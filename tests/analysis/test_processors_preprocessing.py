@@ -39,6 +39,7 @@ REGISTERED = {
     "pca": processors.PCA,
     "tsne": processors.TSNE,
     "umap": processors.UMAP,
+    "lle": processors.LLE,
     "kmeans": processors.KMeans,
     "dbscan": processors.DBSCAN,
     "hdbscan": processors.HDBSCAN,

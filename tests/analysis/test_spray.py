@@ -7,7 +7,7 @@ import pytest
 
 from relscope.analysis import DirectoryStorage, rank_categories
 from relscope.analysis import spray as spray_module
-from relscope.analysis.processors import PCA, TSNE, KMeans
+from relscope.analysis.processors import LLE, PCA, TSNE, KMeans
 from relscope.analysis.spray import (
     Shrink,
     SpectralKMeans,
@@ -85,6 +85,18 @@ def test_umap_is_used_when_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spray_module, "_default_umap", lambda: PCA(n_components=2))
     assert SpRAy().umap == PCA(n_components=2)
     assert SpRAy(umap=None).umap is None
+
+
+def test_lle_task_is_off_by_default_and_embeds_the_spectral_embedding() -> None:
+    assert SpRAy().lle is None
+    maps, _ = planted(60, 0.3, 6)
+    pipeline = fast(lle=LLE(n_neighbors=10, eigen_solver="dense"))
+    result = analyze_category(maps, pipeline)
+    assert set(result.embeddings) == {"spectral", "tsne", "lle"}
+    expected = LLE(n_neighbors=10, eigen_solver="dense")(result.embeddings["spectral"])
+    np.testing.assert_array_equal(result.embeddings["lle"], expected)
+    rebuilt = load_spray_config(spray_config(pipeline))
+    assert rebuilt.lle == LLE(n_neighbors=10, eigen_solver="dense")
 
 
 def test_yaml_round_trip() -> None:

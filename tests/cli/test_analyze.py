@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from relscope.analysis import SpRAy, spray_config
-from relscope.analysis.processors import PCA
+from relscope.analysis.processors import LLE, PCA
 from relscope.cli import analyze as analyze_module
 from relscope.cli.main import app
 from relscope.data.analysis_db import AnalysisDatabase
@@ -53,6 +53,20 @@ def setup(tmp_path):
 
 def run(*args):
     return runner.invoke(app, ["analyze", *map(str, args)], catch_exceptions=False)
+
+
+def test_a_pipeline_configuration_can_add_an_lle_embedding(setup):
+    tmp_path, path, _, _ = setup
+    config = tmp_path / "spray-lle.yaml"
+    pipeline = SpRAy(tsne=None, umap=None, lle=LLE(n_neighbors=8, eigen_solver="dense"))
+    config.write_text(spray_config(pipeline))
+    out = tmp_path / "analysis.h5"
+    result = run(path, "--out", out, "--pipeline", config, "--categories", "1")
+    assert result.exit_code == 0, result.output
+    with AnalysisDatabase(out) as database:
+        category = database.category("00000001", "spray")
+        assert set(category.embeddings) == {"spectral", "lle"}
+        assert category.embeddings["lle"].data.shape == (60, 2)
 
 
 def test_analyze_writes_every_category_and_ranks_the_planted_one_first(setup):

@@ -10,8 +10,9 @@ the analysis, each replaceable by keyword::
     kmeans          k-means for k = 2 .. 10 (on     } on the spectral embedding
                     the k leading eigenvectors)     }
     dbscan, hdbscan, agglomerative                  }
-    tsne, umap      visual embeddings of the spectral embedding (umap: only if a processor
-                    named "umap" is registered when the pipeline is built)
+    tsne, umap, lle visual embeddings of the spectral embedding (umap: only if a processor
+                    named "umap" is registered when the pipeline is built; lle: skipped
+                    unless given, e.g. ``SpRAy(lle=LLE())``)
     scores          eigengap and separability "tau" (see :mod:`relscope.analysis.scores`)
 
 :func:`analyze_category` runs it and returns a :class:`CategoryResult`; :func:`spray_config` and
@@ -59,7 +60,7 @@ __all__ = [
 
 #: Tasks whose results are clusterings / visual embeddings of the spectral embedding.
 CLUSTERING_TASKS = ("kmeans", "dbscan", "hdbscan", "agglomerative")
-EMBEDDING_TASKS = ("tsne", "umap")
+EMBEDDING_TASKS = ("tsne", "umap", "lle")
 
 
 @register_processor("shrink")
@@ -203,6 +204,7 @@ class SpRAy(Pipeline):
     agglomerative = Task(Agglomerative(n_clusters=2), doc="Agglomerative labels.")
     tsne = Task(TSNE(), doc="t-SNE of the spectral embedding.")
     umap = Task(None, doc="UMAP of the spectral embedding (default: registered 'umap').")
+    lle = Task(None, doc="Locally linear embedding of the spectral embedding (default: off).")
     scores = Task(SprayScores(), doc="Eigengap and tau of the category.")
 
     def __init__(self, **kwargs: Any) -> None:

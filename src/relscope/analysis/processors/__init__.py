@@ -21,6 +21,7 @@ from relscope.analysis.processors.clustering import (
 )
 from relscope.analysis.processors.distance import SSIM, PairwiseDistance
 from relscope.analysis.processors.embedding import (
+    LLE,
     PCA,
     TSNE,
     UMAP,
@@ -40,6 +41,7 @@ from relscope.analysis.processors.preprocessing import (
 __all__ = [
     "DBSCAN",
     "HDBSCAN",
+    "LLE",
     "PCA",
     "SSIM",
     "TSNE",

@@ -1,4 +1,4 @@
-"""Low-dimensional embeddings: spectral (eigenpairs of a Laplacian), PCA, t-SNE and UMAP.
+"""Low-dimensional embeddings: spectral (eigenpairs of a Laplacian), PCA, t-SNE, UMAP and LLE.
 
 :class:`SpectralEmbedding` returns ``{"eigenvalues": (k,), "eigenvectors": (N, k)}``; the
 other embeddings, and the clusterings, accept either an array ``(N, D)`` or such a dict
@@ -21,7 +21,7 @@ from relscope.analysis.pipeline import Processor, register_processor
 from relscope.analysis.processors._checks import choice
 from relscope.errors import ConfigError
 
-__all__ = ["PCA", "TSNE", "UMAP", "SpectralEmbedding", "embedding_features"]
+__all__ = ["LLE", "PCA", "TSNE", "UMAP", "SpectralEmbedding", "embedding_features"]
 
 
 def embedding_features(processor: Processor, data: Any) -> np.ndarray:
@@ -302,3 +302,68 @@ class UMAP(Processor):
             raise ConfigError(f"UMAP: {error}") from None
         finally:
             numba.set_num_threads(threads)
+
+
+@register_processor("lle")
+class LLE(Processor):
+    """Locally linear embedding (scikit-learn) ``(N, D) -> (N, n_components)``, seeded.
+
+    Every sample is reconstructed from its ``n_neighbors`` nearest neighbours with weights
+    summing to one; the embedding keeps these weights (Roweis and Saul, 2000). ``method``
+    selects the variant (standard, modified, Hessian, local tangent space alignment). The
+    defaults are scikit-learn's, except the fixed seed. Columns are eigenvectors, defined up
+    to sign; the largest-magnitude entry of each is made positive (as for PCA). Above
+    ``max_dense`` samples the sparse arpack solver is used ('auto') or required.
+    """
+
+    version: ClassVar[int] = 1
+
+    n_components = Param(int, 2, "Embedding dimension.")
+    n_neighbors = Param(int, 5, "Neighbours reconstructing each sample; must be below N.")
+    method = Param(str, "standard", "Variant: 'standard', 'modified', 'hessian' or 'ltsa'.")
+    reg = Param(float, 1e-3, "Regularization of the local reconstruction weights.")
+    eigen_solver = Param(str, "auto", "Eigensolver: 'auto', 'arpack' or 'dense'.")
+    tol = Param(float, 1e-6, "Tolerance of the arpack eigensolver.")
+    max_iter = Param(int, 100, "Iteration limit of the arpack eigensolver.")
+    seed = Param(int, 0, "Seed of arpack's starting vector.")
+    max_dense = Param(int, 4096, "Largest N for which the dense solver may build N x N.")
+
+    def function(self, data: Any) -> np.ndarray:
+        method = choice(self, "method", ("standard", "modified", "hessian", "ltsa"))
+        solver = choice(self, "eigen_solver", ("auto", "arpack", "dense"))
+        features = embedding_features(self, data)
+        n = features.shape[0]
+        if not 1 <= self.n_neighbors < n:
+            raise ConfigError(
+                f"LLE: n_neighbors must be between 1 and N - 1 = {n - 1}, found {self.n_neighbors}"
+            )
+        if not 1 <= self.n_components < n:
+            raise ConfigError(
+                f"LLE: n_components must be between 1 and N - 1 = {n - 1}, "
+                f"found {self.n_components}"
+            )
+        if n > self.max_dense:
+            if solver == "dense":
+                raise ConfigError(
+                    f"LLE: eigen_solver='dense' builds an N x N matrix and N = {n} exceeds "
+                    f"max_dense={self.max_dense}; use 'arpack' or 'auto'"
+                )
+            # scikit-learn's 'auto' goes dense at any N for n_components >= 9.
+            solver = "arpack"
+        model = manifold.LocallyLinearEmbedding(
+            n_neighbors=self.n_neighbors,
+            n_components=self.n_components,
+            reg=self.reg,
+            eigen_solver=solver,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            method=method,
+            random_state=self.seed,
+        )
+        try:
+            embedding = model.fit_transform(features)
+        except ValueError as error:
+            # The variants' own limits (hessian: enough neighbours for the dimension) and
+            # arpack's failures on singular problems, in scikit-learn's words.
+            raise ConfigError(f"LLE: {' '.join(str(error).split())}") from None
+        return _fix_signs(np.asarray(embedding, dtype=np.float64))
