@@ -64,7 +64,39 @@ def test_segments_equal_the_designer_composite_and_round_trip_through_json():
     ("data", "message"),
     [
         ({"method": "nope"}, "unknown method 'nope'"),
-        ({"method": "epsilon_plus", "params": {"bad": 1}}, "unexpected keyword argument 'bad'"),
+        (
+            {"method": "epsilon_plus", "params": {"bad": 1}},
+            "epsilon_plus has no parameter 'bad'; its parameters: eps, maxpool",
+        ),
+        (
+            {"method": "epsilon_gamma_box", "params": {"low": "abc"}},
+            "parameter low of epsilon_gamma_box: expected a number or a list of numbers, got 'abc'",
+        ),
+        (
+            {"method": "smoothgrad", "params": {"n": "3"}},
+            "parameter n of smoothgrad: expected an integer, got '3'",
+        ),
+        (
+            {"method": "smoothgrad", "params": {"eps": 0.1}},
+            "smoothgrad has no parameter 'eps'; its parameters: n, noise_level, postprocess, "
+            "batch_size, generator, composite \\(a composite's parameters need composite=NAME",
+        ),
+        (
+            {"method": "lrp", "params": {"eps": "x"}},
+            "parameter eps of epsilon: expected a number, got 'x'",
+        ),
+        (
+            {"method": "deep_taylor", "params": {"high": 1}},
+            "deep_taylor needs the parameter low \\(it has no default\\)",
+        ),
+        (
+            {"segments": [{"start": 0, "rule": "zbox", "params": {"low": "a", "high": 1}}]},
+            "segments\\[0\\]: parameter low of rule zbox: expected a number or a list",
+        ),
+        (
+            {"segments": [{"start": 0, "rule": "epsilon", "params": {"gamma": 1}}]},
+            "segments\\[0\\]: rule epsilon has no parameter 'gamma'; its parameters: eps",
+        ),
         ({"method": "epsilon", "extra": 1}, "unknown key\\(s\\) extra"),
         ({"method": "epsilon", "params": [1]}, "'params' must map names to values"),
         ({"segments": []}, "'segments' is empty"),

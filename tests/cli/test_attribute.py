@@ -136,7 +136,7 @@ def test_load_method_reads_names_params_and_configuration_files(tmp_path):
     }
     (tmp_path / "m.json").write_text('{"name": "mine", "method": "epsilon", "params": {"eps": 2}}')
     assert load_method(str(tmp_path / "m.json")).name == "mine"
-    with pytest.raises(ConfigError, match="--param must look like name=value"):
+    with pytest.raises(ConfigError, match="-p eps: expected name=value"):
         load_method("epsilon", ["eps"])
     with pytest.raises(ConfigError, match="applies to a method name"):
         load_method(str(tmp_path / "m.json"), ["eps=1"])
@@ -183,7 +183,7 @@ def test_command_errors_are_one_line(files):
     for extra, message in (
         (["--method", "nope"], "unknown method 'nope'"),
         (["--model", "nowhere:f"], "cannot import 'nowhere'"),
-        (["--param", "eps"], "--param must look like name=value"),
+        (["--param", "eps"], "-p eps: expected name=value"),
         (
             ["--device", "cuda:0"] if not torch.cuda.is_available() else ["--device", "tpu"],
             "--device",
@@ -195,6 +195,52 @@ def test_command_errors_are_one_line(files):
         result = runner.invoke(app, ["attribute", *map(str, base + extra)])
         assert result.exit_code == 2, (extra, result.output)
         assert message in " ".join(result.output.split()), (extra, result.output)
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "message"),
+    [
+        ("epsilon_gamma_box", ["low=abc"],
+         "-p low=abc: expected a number or a list of numbers (low of epsilon_gamma_box), "
+         "got 'abc'"),
+        ("epsilon_gamma_box", ["low=0", "high=[1, x]"],
+         "-p high=[1, x]: expected a number or a list of numbers (high of epsilon_gamma_box), "
+         "got [1, 'x']"),
+        ("epsilon_gamma_box", ["gamma=true"],
+         "-p gamma=true: expected a number (gamma of epsilon_gamma_box), got True"),
+        ("smoothgrad", ["n=2.5"], "-p n=2.5: expected an integer (n of smoothgrad), got 2.5"),
+        ("epsilon", ["maxpool=max"],
+         "-p maxpool=max: expected one of winner_takes_all, average (maxpool of epsilon), "
+         "got 'max'"),
+        ("epsilon_plus", ["gama=0.5"],
+         "-p gama=0.5: epsilon_plus has no parameter 'gama'; its parameters: eps, maxpool"),
+        ("smoothgrad", ["composite=epsilon_plus", "lo=0"],
+         "-p lo=0: epsilon_plus has no parameter 'lo'; its parameters: eps, maxpool"),
+        ("epsilon_gamma_box", ["low"], "-p low: expected name=value"),
+        ("epsilon_gamma_box", ["=1"], "-p =1: expected name=value"),
+    ],
+)  # fmt: skip
+def test_bad_method_parameters_name_the_parameter_and_the_expected_type(
+    files, method, params, message
+):
+    tmp_path, data, _, _, _ = files
+    options = [item for param in params for item in ("-p", param)]
+    result = runner.invoke(
+        app,
+        ["attribute", str(data), "--model", REFERENCE, "--out", str(tmp_path / "e.h5"),
+         "--method", method, *options],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "e.h5").exists()
+
+
+def test_number_literals_yaml_reads_as_text_are_numbers():
+    # PyYAML reads 1e-3 (no dot) as a string; the method still gets the number.
+    config = load_method("epsilon_gamma_box", ["eps=1e-3", "low=[-1e0, 0]", "high=2E1"])
+    assert config.params == {"eps": 0.001, "low": [-1.0, 0], "high": 20.0}
 
 
 def test_ctrl_c_keeps_completed_segments_and_says_how_to_resume(files, monkeypatch):

@@ -29,12 +29,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from relscope.attribution.attributors import Attributor, get_attributor, list_attributors
-from relscope.attribution.composites import get_composite, list_composites, segments
-from relscope.attribution.rules import get_rule
+from relscope.attribution.attributors import (
+    ATTRIBUTORS,
+    Attributor,
+    get_attributor,
+    list_attributors,
+)
+from relscope.attribution.composites import COMPOSITES, get_composite, list_composites, segments
+from relscope.attribution.parameters import ParameterError, check_parameters
+from relscope.attribution.rules import RULES, get_rule
 from relscope.errors import ConfigError
 
-__all__ = ["MethodConfig", "Segment", "method_config"]
+__all__ = ["MethodConfig", "Segment", "method_config", "method_parameters"]
 
 _KEYS = {"name", "method", "params", "segments"}
 _SEGMENT_KEYS = {"start", "stop", "rule", "params"}
@@ -88,8 +94,11 @@ class MethodConfig:
 def method_config(data: Mapping[str, Any] | str) -> MethodConfig:
     """Validate a configuration mapping (or a bare method name) into a :class:`MethodConfig`.
 
-    Raises :class:`ConfigError` naming the offending key; the attributor is built once to
-    check the parameters.
+    Raises :class:`ConfigError` naming the offending key; a parameter that is unknown or of
+    the wrong type for the method's signature raises its subclass
+    :class:`~relscope.attribution.parameters.ParameterError`. Number literals that YAML
+    reads as text (``1e-3``) become numbers. The attributor is built once to check the
+    parameters' values.
     """
     if isinstance(data, str):
         data = {"method": data}
@@ -123,11 +132,30 @@ def method_config(data: Mapping[str, Any] | str) -> MethodConfig:
                 f"attribution configuration: unknown method {method!r}; composites: "
                 f"{', '.join(list_composites())}; attributors: {', '.join(list_attributors())}"
             )
+        params = method_parameters(method, params)
         if method not in list_attributors():
             get_composite(method, **params)  # refuse bad composite parameters now
-        config = MethodConfig(name=_name(data, method), method=method, params=dict(params))
+        config = MethodConfig(name=_name(data, method), method=method, params=params)
     config.attributor()
     return config
+
+
+def method_parameters(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` of the registered attributor or composite ``method``, checked against its
+    signature (an attributor's extra keywords against its composite's, if named)."""
+    if method not in ATTRIBUTORS:
+        return check_parameters(method, COMPOSITES[method], params)
+
+    def composite_parameters(rest: dict[str, Any], values: dict[str, Any]) -> dict | None:
+        composite = values.get("composite")
+        if composite is None:
+            note = "a composite's parameters need composite=NAME"
+            raise ParameterError(method, next(iter(rest)), known=tuple(values), note=note)
+        if isinstance(composite, str) and composite in COMPOSITES:
+            return check_parameters(composite, COMPOSITES[composite], rest)
+        return rest  # a Composite object or an unknown name: the attributor refuses those
+
+    return check_parameters(method, ATTRIBUTORS[method], params, extra=composite_parameters)
 
 
 def _name(data: Mapping[str, Any], default: str) -> str:
@@ -154,5 +182,10 @@ def _segment(position: int, part: Any) -> Segment:
     params = part.get("params") or {}
     if not isinstance(rule, str) or not isinstance(params, Mapping):
         raise ConfigError(f"{where}: 'rule' must be a rule name and 'params' a mapping")
-    get_rule(rule, **params)  # refuse unknown rules and bad parameters now
+    if rule in RULES:
+        try:
+            params = check_parameters(f"rule {rule}", RULES[rule], params)
+        except ParameterError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    get_rule(rule, **params)  # refuse unknown rules and bad parameter values now
     return Segment(start, stop, rule, dict(params))

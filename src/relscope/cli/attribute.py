@@ -32,6 +32,7 @@ from rich.text import Text
 from torch.utils.data import DataLoader, Subset
 
 from relscope.attribution.config import MethodConfig, method_config
+from relscope.attribution.parameters import ParameterError
 from relscope.cli._common import (
     console,
     error_console,
@@ -107,13 +108,25 @@ def resolve_device(device: str) -> torch.device:
 
 
 def load_method(method: str, params: Sequence[str] = ()) -> MethodConfig:
-    """A method by name with ``key=value`` params, or a JSON/YAML configuration file."""
+    """A method by name with ``key=value`` params, or a JSON/YAML configuration file.
+
+    A parameter the method does not take, or a value of the wrong type, is refused in one
+    line naming the ``-p`` item, the parameter and the type expected.
+    """
     path = Path(method)
     if path.suffix.lower() in (".json", ".yaml", ".yml"):
         if params:
             raise ConfigError("--param applies to a method name, not to a configuration file")
         return method_config(read_yaml_file(path, "attribution configuration file", "JSON/YAML"))
-    return method_config({"method": method, "params": parse_params(params, "--param")})
+    values = parse_params(params, "-p")
+    try:
+        return method_config({"method": method, "params": values})
+    except ParameterError as error:
+        # The last item of a repeated name is the one that counts, as in parse_params.
+        items = {item.partition("=")[0].strip(): item for item in params}
+        if error.name not in items:
+            raise
+        raise ConfigError(error.at(f"-p {items[error.name]}")) from None
 
 
 def parse_params(items: Sequence[str], option: str) -> dict[str, Any]:
@@ -122,7 +135,7 @@ def parse_params(items: Sequence[str], option: str) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"{option} must look like name=value, got {item!r}")
+            raise ConfigError(f"{option} {item}: expected name=value")
         try:
             # Numbers, booleans, null and lists ("[1, 2]") as a user would type them.
             values[key.strip()] = yaml.safe_load(value) if value.strip() else ""
