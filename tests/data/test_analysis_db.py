@@ -175,6 +175,14 @@ def test_round_trip(tmp_path: Path, layout: str) -> None:
         assert handle[f"{prefix}/00000000/score/eigengap"].shape == ()
 
 
+def test_the_default_layout_is_virelay(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.h5", CATEGORIES[:1], analysis="spray")
+    with AnalysisDatabase(path) as database:
+        assert (database.layout, database.analyses) == ("virelay", ["spray"])
+    with h5py.File(path, "r") as handle:
+        assert list(handle.keys()) == ["00000000"]
+
+
 def test_virelay_layout_matches_what_virelay_reads(tmp_path: Path) -> None:
     path = write(tmp_path / "a.h5", CATEGORIES, analysis="spray-abs", layout="virelay")
     with h5py.File(path, "r") as handle:
@@ -357,9 +365,10 @@ def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
 
 
 def test_append_second_analysis_and_overwrite(tmp_path: Path) -> None:
-    path = write(tmp_path / "a.h5", CATEGORIES, analysis="spray", metadata={"model": "m"})
+    nested = {"layout": "nested"}
+    path = write(tmp_path / "a.h5", CATEGORIES, analysis="spray", metadata={"model": "m"}, **nested)
     absolute = [make_category(c.name, c.size, 10 + i) for i, c in enumerate(CATEGORIES[:2])]
-    write(path, absolute, analysis="spray-abs", metadata={"variant": "abs"})
+    write(path, absolute, analysis="spray-abs", metadata={"variant": "abs"}, **nested)
     with AnalysisDatabase(path) as database:
         assert database.analyses == ["spray", "spray-abs"]
         assert database.metadata == {"model": "m", "variant": "abs"}
@@ -367,9 +376,11 @@ def test_append_second_analysis_and_overwrite(tmp_path: Path) -> None:
         assert_same(database.category("00000002", "spray"), CATEGORIES[2])
         assert_same(database.category("00000001", "spray-abs"), absolute[1])
     with pytest.raises(ConfigError, match="already contains the analysis 'spray'"):
-        AnalysisWriter(path, "spray")
+        AnalysisWriter(path, "spray", layout="nested")
+    with pytest.raises(ConfigError, match="single analysis"):
+        AnalysisWriter(path, "spray")  # the default layout never adds to a file
     assert not (tmp_path / "a.h5.parts").exists()
-    write(path, CATEGORIES[:1], analysis="spray", overwrite=True)
+    write(path, CATEGORIES[:1], analysis="spray", overwrite=True, **nested)
     with AnalysisDatabase(path) as database:
         assert database.analyses == ["spray", "spray-abs"]
         assert database.categories("spray") == ["00000000"]

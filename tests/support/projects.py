@@ -42,7 +42,7 @@ def spray_category(
 
 
 def make_project_folder(
-    root: Path, *, n: int = 36, shards: int = 2, layout: str = "nested", seed: int = 0
+    root: Path, *, n: int = 36, shards: int = 2, layout: str = "virelay", seed: int = 0
 ) -> Path:
     """Dataset (n images 3x8x8), label map, sharded attributions, SpRAy-style analysis."""
     rng = np.random.default_rng(seed)

@@ -10,13 +10,14 @@ Every category (usually a class, keyed like ViRelAy by WordNet id or ``%08d``) i
 
 Two physical layouts are read transparently:
 
-``nested``
-    The relscope default: top-level groups are analyses (``spray``, ``spray-abs``, ...), each
-    holding category groups, so several analyses can share one file.
 ``virelay``
-    Category groups directly at the top level, which is what ViRelAy's viewer reads and its
-    example scripts write; the analysis name lives only in the project file (relscope also keeps
-    it in the file attribute ``analysis``).
+    The default: category groups directly at the top level, one analysis per file, which is
+    what ViRelAy's viewer reads and its example scripts write; the analysis name lives in the
+    project file (relscope also keeps it in the file attribute ``analysis``).
+``nested``
+    Written only on request: top-level groups are analyses (``spray``, ``spray_abs``, ...),
+    each holding category groups, so several analyses can share one file. ViRelAy cannot open
+    such a file.
 
 Errors about attributes name the key as ``<HDF5 path>@<attribute>``.
 """
@@ -51,8 +52,8 @@ __all__ = [
 ]
 
 FORMAT = "relscope-analysis"
-LAYOUTS = ("nested", "virelay")
-Layout = Literal["nested", "virelay"]
+LAYOUTS = ("virelay", "nested")
+Layout = Literal["virelay", "nested"]
 
 _INDEX, _EMBEDDING, _CLUSTER, _SCORE = "index", "embedding", "cluster", "score"
 # Clustering attributes with a fixed meaning; parameters may not shadow them.
@@ -424,10 +425,12 @@ class AnalysisWriter:
     path:
         The analysis database to create or extend.
     analysis:
-        Name of the analysis (``"spray"``, ``"spray-abs"``, ...).
+        Name of the analysis (``"spray"``, ``"spray_abs"``, ...; ViRelAy's server cannot
+        reach a name with a ``-``).
     layout:
-        ``"nested"`` (analyses as top-level groups; other analyses already in ``path`` are
-        kept) or ``"virelay"`` (categories at the top level; one analysis per file).
+        ``"virelay"`` (the default: categories at the top level, one analysis per file, as
+        ViRelAy reads it) or ``"nested"`` (analyses as top-level groups; other analyses already
+        in ``path`` are kept; ViRelAy cannot open it).
     metadata:
         JSON-serializable user metadata, stored as the ``metadata`` file attribute; when
         extending a nested file it is merged over the metadata already there.
@@ -441,7 +444,7 @@ class AnalysisWriter:
         path: str | os.PathLike[str],
         analysis: str = "spray",
         *,
-        layout: Layout = "nested",
+        layout: Layout = "virelay",
         metadata: Mapping[str, Any] | None = None,
         overwrite: bool = False,
     ) -> None:
