@@ -30,7 +30,13 @@ from relscope.data.dataset import (
     open_dataset,
     write_hdf5_dataset,
 )
-from relscope.data.labels import Label, LabelMap, load_label_map, save_label_map
+from relscope.data.labels import (
+    Label,
+    LabelMap,
+    describe_category,
+    load_label_map,
+    save_label_map,
+)
 from relscope.data.project import (
     AnalysisSpec,
     AttributionSpec,
@@ -39,6 +45,7 @@ from relscope.data.project import (
     load_project,
     save_project,
 )
+from relscope.data.virelay import VirelayCheck, check_virelay
 
 __all__ = [
     "AnalysisDatabase",
@@ -63,7 +70,10 @@ __all__ = [
     "Project",
     "ProjectReport",
     "Sample",
+    "VirelayCheck",
     "check_project",
+    "check_virelay",
+    "describe_category",
     "load_label_map",
     "load_project",
     "open_dataset",

@@ -2,7 +2,8 @@
 
 :func:`check_project` never stops at the first problem: it collects findings (errors and
 warnings) for the label map, the dataset, every attribution shard and every analysis, so
-``relscope validate`` can print one complete report.
+``relscope validate`` can print one complete report. It also warns about what the ViRelAy
+viewer cannot open (:mod:`relscope.data.virelay`), and names categories with their classes.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import numpy as np
 from relscope.data.analysis_db import AnalysisDatabase
 from relscope.data.attribution_db import AttributionSet
 from relscope.data.dataset import HDF5Dataset, ImageDataset, ImageFolderDataset
-from relscope.data.labels import LabelMap, load_label_map
+from relscope.data.labels import LabelMap, describe_category, load_label_map
 from relscope.data.project import DatasetSpec, Project, load_project
+from relscope.data.virelay import VIRELAY, check_virelay
 from relscope.errors import RelscopeError, RelscopeWarning
 
 __all__ = [
@@ -128,6 +130,10 @@ def check_loaded_project(project: Project) -> ProjectReport:
     finally:
         if dataset is not None:
             dataset.close()
+    virelay = check_virelay(project, labels)
+    for where, message in virelay.problems:
+        report.warn(where, message)
+    report.facts.append((VIRELAY, virelay.summary))
     return report
 
 
@@ -237,12 +243,14 @@ def _check_analyses(report, project, attribution_indices, labels) -> None:
                 report.facts.append(
                     (
                         f"analysis {spec.analysis_method}",
-                        f"{len(categories)} categories in {source.name}",
+                        f"{len(categories)} categories in {source.name}"
+                        + _category_list(categories, labels),
                     )
                 )
                 for name in categories:
+                    shown = describe_category(name, labels)
                     category = report.attempt(
-                        f"{where} {name}",
+                        f"{where} {shown}",
                         database.category,
                         name,
                         spec.analysis_method,
@@ -255,7 +263,7 @@ def _check_analyses(report, project, attribution_indices, labels) -> None:
                         ]
                         if missing:
                             report.error(
-                                f"{where} {name}/index",
+                                f"{where} {shown} index",
                                 f"{len(missing)} samples have no attribution (first: {missing[0]})",
                             )
                     if labels is not None:
@@ -263,5 +271,14 @@ def _check_analyses(report, project, attribution_indices, labels) -> None:
                             labels.resolve(name)
                         except KeyError:
                             report.warn(
-                                f"{where} {name}", "category matches no label of the label map"
+                                f"{where} {shown}", "category matches no label of the label map"
                             )
+
+
+def _category_list(categories: list[str], labels: LabelMap | None, shown: int = 6) -> str:
+    """``": 00000000 (cat), 00000001 (dog), ..."``: the first categories with their classes."""
+    if not categories:
+        return ""
+    names = [describe_category(name, labels) for name in categories[:shown]]
+    more = f" and {len(categories) - shown} more" if len(categories) > shown else ""
+    return ": " + ", ".join(names) + more

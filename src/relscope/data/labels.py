@@ -18,7 +18,7 @@ import numpy as np
 from relscope._atomic import atomic_write_text
 from relscope.errors import FormatError
 
-__all__ = ["Label", "LabelMap", "load_label_map", "save_label_map"]
+__all__ = ["Label", "LabelMap", "describe_category", "load_label_map", "save_label_map"]
 
 MAX_LABEL_MAP_BYTES = 64 * 1024 * 1024
 _KNOWN_KEYS = {"index", "name", "word_net_id"}
@@ -175,6 +175,26 @@ def load_label_map(path: str | os.PathLike[str]) -> LabelMap:
     if not document:
         raise FormatError(path, "/", "at least one label", "an empty array")
     return LabelMap((_parse_entry(e, i, str(path)) for i, e in enumerate(document)), source=path)
+
+
+def describe_category(category: str, labels: LabelMap | None) -> str:
+    """A category key as people read it: with its class name from ``labels`` beside it.
+
+    Keys the label map does not resolve, or whose name is the key itself, stay as they are.
+
+    >>> labels = LabelMap([Label(3, "cat"), Label(4, "dog", "n02084071")])
+    >>> describe_category("00000003", labels), describe_category("n02084071", labels)
+    ('00000003 (cat)', 'n02084071 (dog)')
+    >>> describe_category("00000009", labels), describe_category("00000003", None)
+    ('00000009', '00000003')
+    """
+    if labels is None:
+        return category
+    try:
+        name = labels.resolve(category).name
+    except KeyError:
+        return category
+    return category if name == category else f"{category} ({name})"
 
 
 def save_label_map(labels: LabelMap | Iterable[Label], path: str | os.PathLike[str]) -> Path:
