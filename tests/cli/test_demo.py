@@ -37,6 +37,7 @@ def test_demo_finds_the_artifact_cluster_and_writes_a_complete_project(tmp_path)
     assert "Class 3 (the one with the planted square) ranks 1 of 3 by tau." in text
     assert "kmeans-02, cluster" in text and "holds 100% of the 90 samples" in text
     assert "samples/s" in text and "valid (0 errors, 0 warnings)" in text
+    assert "00000003 (3)" in text  # the class name beside the category key
     folder = tmp_path / "relscope-demo"
     project = load_project(folder / "project.yaml")
     assert project.model == "relscope.data.builtin:mnist_cnn"
@@ -46,6 +47,7 @@ def test_demo_finds_the_artifact_cluster_and_writes_a_complete_project(tmp_path)
     poisoned = np.zeros(900, bool)
     poisoned[artifact["samples"]] = True
     with AnalysisDatabase(folder / "analysis.h5") as analysis:
+        assert analysis.layout == "virelay"
         taus = {key: analysis.category(key, "spray").scores["tau"] for key in ("00000003",
                 "00000005", "00000008")}  # fmt: skip
         category = analysis.category("00000003", "spray")

@@ -75,8 +75,12 @@ def test_one_config_writes_a_valid_project_and_reruns_reuse_the_unchanged_work(c
     assert check_project(out / "project.yaml", allowed_roots=[path.parent / "inputs"]).ok
     assert (len(knn), len(tsne)) == (3, 3)
     with AnalysisDatabase(out / "analysis.h5") as analysis:
+        assert analysis.layout == "virelay"  # one analysis per file, as ViRelAy reads it
         assert analysis.categories("spray") == ["00000000", "00000001", "00000002"]
         before = analysis.category("00000001", "spray")
+    # Classes are named by their index here (no label map given); the names stand beside keys.
+    assert "00000001 (1)" in first.text
+    assert "ViRelAy 0.6.1 opens it" in first.text
     assert before.embeddings["tsne"].data.shape == (30, 2)
     stamp = (out / "attribution.h5").stat().st_mtime_ns
 
@@ -117,6 +121,7 @@ def test_one_config_writes_a_valid_project_and_reruns_reuse_the_unchanged_work(c
         ({"analysis": {"set": {"tsne": {"perplexity": "high"}}}}, "perplexity"),
         ({"attribution": {"strategy": "best"}}, "attribution.strategy must be one of"),
         ({"dataset": {"path": "inputs/missing.h5"}}, "missing.h5"),
+        ({"analysis": {"layout": "flat"}}, "analysis.layout must be one of virelay, nested"),
     ],
 )  # fmt: skip
 def test_bad_configurations_fail_in_one_line_before_any_work(config, change, message):

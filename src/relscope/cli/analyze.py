@@ -21,24 +21,29 @@ from relscope.analysis import (
 )
 from relscope.cli._common import console, parse_classes, user_errors
 from relscope.data.analysis_db import (
+    LAYOUTS,
     AnalysisDatabase,
     AnalysisWriter,
     CategoryAnalysis,
     Clustering,
     Embedding,
+    Layout,
 )
 from relscope.data.attribution_db import AttributionDatabase
+from relscope.data.labels import LabelMap, describe_category, load_label_map
 from relscope.errors import ConfigError, PathError
 
 EXAMPLES = """
 [bold]Examples[/bold]
 
-  relscope analyze demo/attribution.h5 --out demo/analysis.h5
+  relscope analyze demo/attribution.h5 --out demo/analysis.h5 --label-map demo/labels.json
   relscope analyze a.h5 --out analysis.h5 --categories 0,3 --jobs 2
-  relscope analyze a.h5 --out analysis.h5 --pipeline my-spray.yaml --name spray-pca
+  relscope analyze a.h5 --out analysis-pca.h5 --pipeline my-spray.yaml --name spray_pca
 
 A category is a class: the samples labelled with it (any of the labels, for multi-label
 data). Completed categories are kept when a run is interrupted; the same command resumes.
+Each analysis gets its own file, laid out as ViRelAy reads it; `--layout nested` keeps
+several analyses in one file, which relscope reads but ViRelAy cannot open.
 """
 
 
@@ -104,13 +109,26 @@ def register(app: typer.Typer) -> None:
         pipeline: str = typer.Option(
             "spray", "--pipeline", help="'spray' (defaults) or a YAML pipeline configuration."
         ),
-        name: str = typer.Option("spray", "--name", help="Name of the analysis in the file."),
+        name: str = typer.Option(
+            "spray", "--name", help="Name of the analysis (the project file's analysis_method)."
+        ),
         jobs: int = typer.Option(1, "--jobs", min=1, help="Categories analysed in parallel."),
         cache: Path | None = typer.Option(
             None, help="HDF5 file caching every step (a rerun recomputes only what changed)."
         ),
+        label_map: Path | None = typer.Option(
+            None, "--label-map", help="Label map JSON: class names beside the categories."
+        ),
+        layout: str = typer.Option(
+            "virelay",
+            "--layout",
+            help="virelay: one analysis per file, as ViRelAy reads it; nested: several analyses "
+            "in one file (relscope only).",
+        ),
     ) -> None:
         """Run SpRAy per category and rank the categories by their tau score."""
+        if layout not in LAYOUTS:
+            raise ConfigError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
         analyze_attributions(
             attribution,
             out,
@@ -119,6 +137,8 @@ def register(app: typer.Typer) -> None:
             name=name,
             jobs=jobs,
             cache=cache,
+            labels=None if label_map is None else load_label_map(label_map),
+            layout=layout,  # type: ignore[arg-type]
         )
 
 
@@ -132,14 +152,19 @@ def analyze_attributions(
     jobs: int = 1,
     cache: Path | None = None,
     replace: bool = False,
+    labels: LabelMap | None = None,
+    layout: Layout = "virelay",
 ) -> list[tuple[str, float]]:
     """Run the pipeline ``config`` (YAML; default SpRAy) per category into ``out``.
 
     Finished categories of the same analysis and pipeline are kept (an interrupted run
-    resumes, new categories extend it); ``replace`` rewrites an analysis made with another
-    pipeline instead of refusing. ``cache`` is an HDF5 file caching every pipeline step, so
-    that a changed parameter recomputes only the steps after it. Prints and returns the
-    categories ranked by tau.
+    resumes, new categories extend it). ``layout`` is the analysis database's
+    (:class:`~relscope.data.analysis_db.AnalysisWriter`): ``"virelay"`` holds this analysis
+    only, ``"nested"`` keeps the other analyses of ``out``. ``replace`` rewrites an analysis
+    made with another pipeline, and a file holding another analysis the layout cannot keep,
+    instead of refusing. ``cache`` is an HDF5 file caching every pipeline step, so that a
+    changed parameter recomputes only the steps after it. Prints the categories ranked by tau
+    (with their class names from ``labels``) and returns them.
     """
     config = spray_config(SpRAy()) if config is None else config
     load_spray_config(config)  # refuse a broken configuration before any work
@@ -148,9 +173,11 @@ def analyze_attributions(
         indices = database.indices
     wanted = _wanted(categories, members)
     skipped: dict[str, tuple[int, str]] = {}
+    overwrite = _may_replace(out, name, layout, replace)
     earlier = _finished(out, name, config, replace)
-    exists = out.is_file() and name in _analyses_in(out)
-    with AnalysisWriter(out, name, metadata={"pipeline": config}, overwrite=exists) as writer:
+    with AnalysisWriter(
+        out, name, layout=layout, metadata={"pipeline": config}, overwrite=overwrite
+    ) as writer:
         for category in earlier:  # a finished analysis is extended, not recomputed
             if not writer.done(category.name):
                 writer.write(category)
@@ -168,19 +195,37 @@ def analyze_attributions(
                 else:
                     skipped[key] = (len(rows), outcome)
                 progress.advance(task)
-    return _summary(out, name, skipped)
+    return _summary(out, name, skipped, labels)
 
 
-def _analyses_in(path: Path) -> list[str]:
-    with AnalysisDatabase(path) as database:
-        return list(database.analyses)
+def _may_replace(out: Path, name: str, layout: Layout, replace: bool) -> bool:
+    """Whether the writer may replace ``out``; without ``replace``, refuses to drop another
+    analysis held there.
+
+    The finished categories of ``name`` are carried over by the caller, so rewriting a file
+    that holds nothing else (in either layout) loses nothing.
+    """
+    if not out.is_file():
+        return False
+    with AnalysisDatabase(out, default_analysis=name) as database:
+        held, names = database.layout, database.analyses
+    others = [analysis for analysis in names if analysis != name]
+    if layout == "nested" and held == "nested":
+        return name in names  # the nested writer keeps the other analyses
+    if not others or replace:
+        return True
+    hint = " (or --layout nested to add to it)" if held == "nested" else ""
+    raise ConfigError(
+        f"{out}: holds the analysis {others[0]!r}; a file in the ViRelAy layout holds one "
+        f"analysis, so choose another --out{hint}"
+    )
 
 
 def _finished(out: Path, name: str, config: str, replace: bool) -> list[CategoryAnalysis]:
     """The categories of analysis ``name`` already in ``out`` (same pipeline only)."""
     if not out.is_file():
         return []
-    with AnalysisDatabase(out) as database:
+    with AnalysisDatabase(out, default_analysis=name) as database:
         if name not in database.analyses:
             return []
         if database.metadata.get("pipeline") != config:
@@ -232,9 +277,11 @@ def _progress() -> Progress:
     )  # fmt: skip
 
 
-def _summary(out: Path, name: str, skipped: dict[str, tuple[int, str]]) -> list[tuple[str, float]]:
+def _summary(
+    out: Path, name: str, skipped: dict[str, tuple[int, str]], labels: LabelMap | None
+) -> list[tuple[str, float]]:
     # Read back from the file, so that categories finished by an earlier run are ranked too.
-    with AnalysisDatabase(out) as database:
+    with AnalysisDatabase(out, default_analysis=name) as database:
         stored = [database.category(key, name) for key in database.categories(name)]
     taus = {c.name: c.scores.get("tau", float("nan")) for c in stored}
     by_name = {c.name: c for c in stored}
@@ -245,9 +292,10 @@ def _summary(out: Path, name: str, skipped: dict[str, tuple[int, str]]) -> list[
     for rank, (key, tau) in enumerate(ranked, start=1):
         category = by_name[key]
         k = category.scores.get("eigengap_k", float("nan"))
-        table.add_row(str(rank), key, str(category.size), f"{tau:.3g}", f"{k:.0f}", "")
+        shown = describe_category(key, labels)
+        table.add_row(str(rank), shown, str(category.size), f"{tau:.3g}", f"{k:.0f}", "")
     for key, (size, reason) in sorted(skipped.items()):
-        table.add_row("-", key, str(size), "", "", reason)
+        table.add_row("-", describe_category(key, labels), str(size), "", "", reason)
     console.print(table)
     console.print(f"wrote {out}")
     return ranked

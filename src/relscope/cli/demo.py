@@ -100,7 +100,8 @@ def run_demo(
         f"{poisoned_class} ({fraction:.0%})"
     )
     dataset_path = write_hdf5_dataset(out / "dataset.h5", task.images, task.labels)
-    label_path = save_label_map(LabelMap.from_names(MNIST_CLASSES), out / "labels.json")
+    labels = LabelMap.from_names(MNIST_CLASSES)
+    label_path = save_label_map(labels, out / "labels.json")
     artifact = {
         "description": "3 x 3 square of value 1.0 in the top-left corner",
         "class": poisoned_class,
@@ -143,6 +144,7 @@ def run_demo(
         jobs=jobs,
         cache=out / "cache.h5",
         replace=True,
+        labels=labels,
     )
     step("SpRAy per class")
     project = out / "project.yaml"

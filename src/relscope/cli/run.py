@@ -28,7 +28,8 @@ are required)::
       device: auto                  # auto|cpu|cuda|cuda:N
       workers: 0
     analysis:
-      name: spray
+      name: spray                   # the project file's analysis_method
+      layout: virelay               # or nested (relscope reads it, ViRelAy cannot)
       pipeline: spray               # or a YAML pipeline file (relscope analyze --pipeline)
       set:                          # per-task parameter changes; null skips a task
         affinity: {n_neighbors: 15}
@@ -68,7 +69,8 @@ from relscope.cli.attribute import (
     stored_method,
 )
 from relscope.cli.project import print_report, write_project
-from relscope.data.labels import LabelMap, save_label_map
+from relscope.data.analysis_db import LAYOUTS
+from relscope.data.labels import LabelMap, load_label_map, save_label_map
 from relscope.data.model import load_model
 from relscope.errors import ConfigError
 
@@ -79,7 +81,7 @@ _SECTIONS = {
     "model": {"factory", "weights", "params", "allow_pickle"},
     "dataset": {"path", "label_map", "input_size", "up_sampling", "down_sampling", "mean", "std"},
     "attribution": {"method", "params", "strategy", "classes", "batch_size", "device", "workers"},
-    "analysis": {"name", "pipeline", "set", "categories", "jobs"},
+    "analysis": {"name", "layout", "pipeline", "set", "categories", "jobs"},
 }
 
 EXAMPLES = """
@@ -177,6 +179,9 @@ def run_config(path: Path) -> Path:
     classes = parse_classes(attribution_section.get("classes"), "attribution.classes")
     device = resolve_device(str(attribution_section.get("device", "auto")))
     pipeline = _pipeline(base, analysis_section)  # refuse a bad analysis before attributing
+    layout = analysis_section.get("layout", "virelay")
+    if layout not in LAYOUTS:
+        raise ConfigError(f"analysis.layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
 
     dataset_path = _path(base, data_section["path"], "dataset.path")
     label_map = data_section.get("label_map")
@@ -236,6 +241,8 @@ def run_config(path: Path) -> Path:
         jobs=int(analysis_section.get("jobs", 1)),
         cache=folder / "cache.h5",
         replace=True,
+        labels=load_label_map(label_path),
+        layout=layout,
     )
     project = folder / "project.yaml"
     roots = sorted({p.parent for p in (dataset_path, label_path, weights_path) if p is not None})
