@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 setup-demo:
 	@bash scripts/bootstrap.sh demo
 
+# The ViRelAy viewer the interoperability tests start lives in its own .venv-virelay.
 setup-test:
 	@bash scripts/bootstrap.sh test
+	@bash scripts/setup_virelay.sh
 
 # The Explorer front end (frontend/) is rebuilt only when its sources changed.
 frontend:
