@@ -464,14 +464,15 @@ def test_unified_hand_example_with_signed_inputs():
     }
     got = reference_relevance("unified", params, layer, np.array([[-1.0, 2.0]]), [[1.0]])
     # theta: 0.5 - 1 = -0.5 and 0.5 + 2 = 2.5; bias input: 1.5
-    # w = 1:  A 0.1 + 1 + 0.3 + 0.5 = 1.9,   B 0.1 + 1 + 0.5 = 1.6
-    # w = -2: A 0.1 - 2 + 2 = 0.1,           B 0.1 - 2 - 0.4 + 2 = -0.3
-    # b = .5: A 0.1 + .5 + .15 + .125 = .875, B 0.1 + .5 + .125 = .725
-    u_a = np.array([-0.5 * 1.9, 2.5 * 0.1])
-    u_b = np.array([-0.5 * 1.6, 2.5 * -0.3])
-    d_a = u_a.sum() + 1.5 * 0.875  # 0.6125 -> + 0.1
-    d_b = u_b.sum() + 1.5 * 0.725  # -0.4625 -> - 0.1
-    expected = 2.0 * u_a / (d_a + 0.1) - u_b / (d_b - 0.1)
+    # z = -1 - 4 + 0.5 = -4.5 < 0, so gamma1p acts on w^- and gamma1n on w^+:
+    # w = 1:  A 0.1 + 1 + 0.5 = 1.6,           B 0.1 + 1 + 0.2 + 0.5 = 1.8
+    # w = -2: A 0.1 - 2 - 0.6 + 2 = -0.5,      B 0.1 - 2 + 2 = 0.1
+    # b = .5: A 0.1 + .5 + .125 = .725,        B 0.1 + .5 + .1 + .125 = .825
+    u_a = np.array([-0.5 * 1.6, 2.5 * -0.5])
+    u_b = np.array([-0.5 * 1.8, 2.5 * 0.1])
+    d_a = u_a.sum() + 1.5 * 0.725  # -0.9625 -> - 0.1
+    d_b = u_b.sum() + 1.5 * 0.825  # 0.5875 -> + 0.1
+    expected = 2.0 * u_a / (d_a - 0.1) - u_b / (d_b + 0.1)
     np.testing.assert_allclose(got, [expected], rtol=1e-12)
 
 
@@ -605,9 +606,25 @@ def test_signed_forms_reduce_to_simple_ones_for_nonnegative_inputs(name, zero_bi
     simple = reference_relevance("gamma", gp, layer, a, r, zero_bias=zero_bias, signed=False)
     signed = reference_relevance("gamma", gp, layer, a, r, zero_bias=zero_bias, signed=True)
     assert not np.allclose(signed, simple)
-    # automatic choice: non-negative samples use the simple form
-    auto = reference_relevance("gamma", gp, layer, a, r, zero_bias=zero_bias)
-    np.testing.assert_array_equal(auto, simple)
+    # Gamma is always the output-sign form, also for non-negative inputs.
+    default = reference_relevance("gamma", gp, layer, a, r, zero_bias=zero_bias)
+    np.testing.assert_array_equal(default, signed)
+
+
+def test_gamma_on_a_negative_output_uses_the_weights_of_its_sign():
+    # a = (1, 1), w = (2, -3): z = -1. The output-sign form spreads over w + g w^- =
+    # (2, -4.5) with sum -2.5; the single-denominator form over w + g w^+ = (3, -3), whose
+    # sum 0 cancels (the explosion of issue 13).
+    layer = nn.Linear(2, 1, bias=False).double()
+    with torch.no_grad():
+        layer.weight[:] = torch.tensor([[2.0, -3.0]])
+    params = {"gamma": 0.5, "eps": 1e-9}
+    got = reference_relevance("gamma", params, layer, np.array([[1.0, 1.0]]), np.ones((1, 1)))
+    np.testing.assert_allclose(got, [[2.0 / -2.5, -4.5 / -2.5]], rtol=1e-7)
+    single = reference_relevance(
+        "gamma", params, layer, np.array([[1.0, 1.0]]), np.ones((1, 1)), signed=False
+    )
+    assert np.abs(single).max() > 1e8
 
 
 def test_signed_alpha_beta_equals_the_simple_form_for_any_inputs():
@@ -634,15 +651,25 @@ def test_torch_tensors_are_accepted():
     np.testing.assert_array_equal(got, expected)
 
 
-def test_signed_form_is_chosen_per_sample():
+def test_signed_alpha_beta_form_is_chosen_per_sample():
     layer, a, _, r = random_case("conv2d", seed=13)
     a[0] = np.abs(a[0])  # sample 0 non-negative, the others signed
-    auto = reference_relevance("gamma", {"gamma": 0.3}, layer, a, r)
-    simple = reference_relevance("gamma", {"gamma": 0.3}, layer, a, r, signed=False)
-    signed = reference_relevance("gamma", {"gamma": 0.3}, layer, a, r, signed=True)
+    params = {"alpha": 2.0, "beta": 1.0}
+    auto = reference_relevance("alpha_beta", params, layer, a, r)
+    simple = reference_relevance("alpha_beta", params, layer, a, r, signed=False)
+    signed = reference_relevance("alpha_beta", params, layer, a, r, signed=True)
     np.testing.assert_array_equal(auto[0], simple[0])
     np.testing.assert_array_equal(auto[1:], signed[1:])
-    assert not np.allclose(auto[1:], simple[1:])
+
+
+def test_gamma_has_one_form_for_every_sample():
+    layer, a, _, r = random_case("conv2d", seed=13)
+    a[0] = np.abs(a[0])  # sample 0 non-negative, the others signed
+    default = reference_relevance("gamma", {"gamma": 0.3}, layer, a, r)
+    signed = reference_relevance("gamma", {"gamma": 0.3}, layer, a, r, signed=True)
+    single = reference_relevance("gamma", {"gamma": 0.3}, layer, a, r, signed=False)
+    np.testing.assert_array_equal(default, signed)
+    assert not np.allclose(default[0], single[0])  # r reaches outputs with z_j < 0
 
 
 def test_gamma_zero_is_epsilon_and_alpha1_beta0_is_zplus():

@@ -1,6 +1,8 @@
 """Every rule against the independent float64 reference (tests/support/lrp_reference.py),
 the unified rule's presets against the named rules, and registry conformance."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -90,7 +92,9 @@ CASES = [
     ),
     ("zplus", {}, lambda: ZPlus(), False),
     ("wsquare", {}, lambda: WSquare(), False),
+    ("wsquare", {"include_bias": True}, lambda: WSquare(zero_params=()), False),
     ("flat", {}, lambda: Flat(0.0), False),
+    ("flat", {"include_bias": True}, lambda: Flat(0.0, zero_params=()), False),
     (
         "unified",
         unified_params("gamma", gamma=0.5),
@@ -162,20 +166,26 @@ def test_unified_presets_equal_named_rules(preset, overrides, named, layer_name)
     layer, shape = LAYERS[layer_name]
     a = sample(shape, "sparse")
     r = out_relevance(layer, a)
+    with torch.no_grad():
+        z = layer.double()(torch.as_tensor(a))
+    assert (z < 0).any() and (z > 0).any()  # relevance reaches outputs of both signs
     unified = UnifiedRule.preset(preset, **({"eps": 0.0} if preset == "lrp0" else {}), **overrides)
     got = engine_relevance(unified, layer, a, r)
     expected = engine_relevance(named(), layer, a, r)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("preset", ["lrp0", "epsilon", "gamma"])
+@pytest.mark.parametrize("preset", ["lrp0", "epsilon", "gamma", "wsquare", "flat"])
 def test_unified_presets_with_bias_equal_named_rules_with_bias(preset):
     layer, shape = LAYERS["conv2d"]
     a = sample(shape, "nonnegative")
     r = out_relevance(layer, a)
-    named = {"lrp0": Epsilon(0.0), "epsilon": Epsilon(0.25), "gamma": Gamma(0.25)}[preset]
+    named = {
+        "lrp0": Epsilon(0.0), "epsilon": Epsilon(0.25), "gamma": Gamma(0.25),
+        "wsquare": WSquare(zero_params=()), "flat": Flat(zero_params=()),
+    }[preset]  # fmt: skip
     unified = UnifiedRule.preset(
-        preset, include_bias=True, **({"eps": 0.0} if preset == "lrp0" else {})
+        preset, include_bias=True, **({"eps": 0.0} if preset in ("lrp0", "flat") else {})
     )
     np.testing.assert_allclose(
         engine_relevance(unified, layer, a, r),
@@ -306,3 +316,81 @@ def test_norm_rule_splits_sums_in_proportion():
     torch.testing.assert_close(
         rb, torch.tensor([[6.0, -2.0]], dtype=torch.float64), atol=1e-5, rtol=0
     )
+
+
+# --------------------------------------------- gamma: the output-sign form and its fast path
+def _dense(weights, bias=None):
+    layer = nn.Linear(len(weights[0]), len(weights), bias=bias is not None).double()
+    with torch.no_grad():
+        layer.weight[:] = torch.tensor(weights, dtype=torch.float64)
+        if bias is not None:
+            layer.bias[:] = torch.tensor(bias, dtype=torch.float64)
+    return layer
+
+
+def test_gamma_on_a_negative_output_does_not_cancel():
+    # a = (1, 1), w = (2, -3): z = -1. w + g w^+ = (3, -3) would sum to 0 (the old fault);
+    # the output-sign form spreads over w + g w^- = (2, -4.5), sum -2.5.
+    layer = _dense([[2.0, -3.0]])
+    got = engine_relevance(Gamma(0.5), layer, np.ones((1, 2)), np.ones((1, 1)))
+    np.testing.assert_allclose(got, [[2.0 / -2.5, -4.5 / -2.5]], rtol=1e-6)
+
+
+def silent_operation(layer):
+    return Operation(
+        "layer", "convolution", layer, layer, linear_op(layer), silent_negative_outputs=True
+    )
+
+
+@pytest.mark.parametrize("layer_name", sorted(LAYERS))
+def test_gamma_fast_path_is_exact_where_negative_outputs_get_no_relevance(layer_name):
+    layer, shape = LAYERS[layer_name]
+    layer = layer.double()
+    a = sample(shape, "sparse")
+    with torch.no_grad():
+        z = layer(torch.as_tensor(a)).numpy()
+    r = np.where(z >= 0, out_relevance(layer, a), 0.0)  # what a ReLU consumer hands back
+    expected = reference_relevance("gamma", {"gamma": 0.25}, layer, a, r)
+    x = torch.as_tensor(a).requires_grad_(True)
+    y = Gamma(0.25)(silent_operation(layer), x)
+    torch.testing.assert_close(y, layer(x), rtol=1e-10, atol=1e-10)
+    (got,) = torch.autograd.grad(y, x, torch.as_tensor(r))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-9, atol=1e-12)
+    # and it is the single-denominator form, which differs where negative outputs do get some
+    r_all = out_relevance(layer, a)
+    (fast,) = torch.autograd.grad(
+        Gamma(0.25)(silent_operation(layer), x), x, torch.as_tensor(r_all)
+    )
+    single = reference_relevance("gamma", {"gamma": 0.25}, layer, a, r_all, signed=False)
+    np.testing.assert_allclose(fast.numpy(), single, rtol=1e-9, atol=1e-9)
+
+
+GAMMA_BOUND_LAYERS = ["linear", "conv1d", "conv2d", "conv2d_groups", "conv3d"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    gamma=st.sampled_from([0.05, 0.25, 1.0]),
+    layer_name=st.sampled_from(GAMMA_BOUND_LAYERS),
+    bias_scale=st.sampled_from([0.0, 1.0, 5.0]),
+)
+def test_gamma_amplification_is_bounded_on_nonnegative_inputs(seed, gamma, layer_name, bias_scale):
+    """For non-negative inputs |d_j| >= gamma * sum_i a_i w_ij^+ and sum_i |u_ij| <=
+    (2 + gamma) sum_i a_i w_ij^+, so each output hands on at most (2 + gamma) / gamma times
+    its relevance in absolute value (with eps = 0 and any bias): no denominator cancels."""
+    layer, shape = LAYERS[layer_name]
+    layer = copy.deepcopy(layer).double()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        layer.bias.normal_(0, bias_scale)
+    a = sample(shape, "sparse", seed=seed, batch=1)
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        out_shape = layer(torch.as_tensor(a)).shape
+    for j in rng.choice(int(np.prod(out_shape)), size=4, replace=False):
+        r = np.zeros(int(np.prod(out_shape)))
+        r[j] = 1.0
+        got = engine_relevance(Gamma(gamma, eps=0.0), layer, a, r.reshape(out_shape))
+        assert np.isfinite(got).all()
+        assert np.abs(got).sum() <= (2 + gamma) / gamma + 1e-9

@@ -15,16 +15,27 @@ Conventions the specification leaves open:
 * A share ``M_ij / D_j`` whose denominator is exactly zero (only possible with ``eps = 0``,
   or for Flat at an output with no connected input) is taken as zero: that output's relevance
   is dropped instead of producing NaN or inf.
-* Gamma and AlphaBeta use their signed-input generalized form for a sample when that sample
-  has a negative input (decided per sample, not per batch); ``signed=True``/``False``
-  forces one form for every sample. For AlphaBeta both forms are equal anyway, since
-  ``a^+ w^+ + a^- w^- = (a w)^+`` and ``a^+ w^- + a^- w^+ = (a w)^-``; for Gamma they differ
-  at outputs with ``z_j < 0`` and wherever an input is negative.
-* Where a rule chooses by the sign of ``z_j`` (generalized Gamma), ``z_j`` is the rule's own
-  pre-activation: ``a @ W + b``, or ``a @ W`` when ``zero_bias`` is set.
+* Gamma is always the output-sign form of the specification: outputs with ``z_j >= 0``
+  spread over ``a^+ (w + g w^+) + a^- (w + g w^-)``, outputs with ``z_j < 0`` over
+  ``a^+ (w + g w^-) + a^- (w + g w^+)``. ``signed=False`` selects the single-denominator
+  form ``a (w + g w^+)`` for every output instead, which is exact only where outputs with
+  ``z_j < 0`` receive no relevance (the engine's fast path behind a ReLU).
+* AlphaBeta uses its signed-input generalized form for a sample when that sample has a
+  negative input; ``signed=True``/``False`` forces one form. Both forms are equal anyway,
+  since ``a^+ w^+ + a^- w^- = (a w)^+`` and ``a^+ w^- + a^- w^+ = (a w)^-``.
+* UnifiedRule with ``gamma1 != 0`` (weights that keep their sign, plus a sign-favouring
+  term) lets the ``gamma1p``/``gamma1n`` terms act on the weights of the output's own
+  sign: for ``z_j < 0``, ``u^A`` uses ``gamma1p w^-`` and ``u^B`` uses ``gamma1n w^+``.
+  With ``gamma1 = 0`` every term is sign-definite and no output-sign choice is made, so
+  the alpha-beta and z+ presets stay the named (output-sign independent) rules.
+* Where a rule chooses by the sign of ``z_j``, ``z_j`` is the rule's own pre-activation:
+  ``a @ W + b``, or ``a @ W`` when ``zero_bias`` is set (for UnifiedRule: when its bias is
+  not included).
 * ``zero_bias=True`` drops the bias from every rule, UnifiedRule's ``include_bias`` included.
 * Flat has no stabilizer: ``R_i = sum_j R_j / n_j`` with ``n_j`` the number of inputs
   connected to output ``j``.
+* Flat and WSquare exclude the bias unless ``include_bias`` is set: then it is one more
+  input of value 1 whose weight is transformed like the others (``1`` resp. ``b_j^2``).
 """
 
 from __future__ import annotations
@@ -61,8 +72,8 @@ _ALLOWED = {
     "alpha_beta": {"alpha", "beta", "eps"},
     "zplus": {"eps"},
     "zbox": {"eps"},
-    "wsquare": {"eps"},
-    "flat": set(),
+    "wsquare": {"eps", "include_bias"},
+    "flat": {"include_bias"},
     "unified": {
         "alpha",
         "beta",
@@ -215,13 +226,13 @@ def _epsilon(op: DenseOperator, a, r, eps: float, bias: bool):
     return _spread(m, stab(z, eps), r)
 
 
-def _gamma_simple(op: DenseOperator, a, r, gamma: float, eps: float, bias: bool):
+def _gamma_single(op: DenseOperator, a, r, gamma: float, eps: float, bias: bool):
     m = a[:, None] * (op.w + gamma * _pos(op.w))
     bias_term = op.b + gamma * _pos(op.b) if bias else 0.0
     return _spread(m, stab(m.sum(axis=0) + bias_term, eps), r)
 
 
-def _gamma_signed(op: DenseOperator, a, r, gamma: float, eps: float, bias: bool):
+def _gamma(op: DenseOperator, a, r, gamma: float, eps: float, bias: bool):
     w, b = op.w, op.b
     ap, an = _pos(a)[:, None], _neg(a)[:, None]
     up = ap * (w + gamma * _pos(w)) + an * (w + gamma * _neg(w))  # outputs with z_j >= 0
@@ -256,29 +267,37 @@ def _zbox(op: DenseOperator, a, r, low, high, eps: float):
     return _spread(m, stab(m.sum(axis=0), eps), r)
 
 
-def _wsquare(op: DenseOperator, r, eps: float):
+def _wsquare(op: DenseOperator, r, eps: float, bias: bool):
     m = op.w**2
-    return _spread(m, stab(m.sum(axis=0), eps), r)
+    d = m.sum(axis=0) + (op.b**2 if bias else 0.0)  # the bias: a constant input 1, squared
+    return _spread(m, stab(d, eps), r)
 
 
-def _flat(op: DenseOperator, r):
+def _flat(op: DenseOperator, r, bias: bool):
     m = op.connected.astype(np.float64)
-    return _spread(m, m.sum(axis=0), r)
+    return _spread(m, m.sum(axis=0) + (1.0 if bias else 0.0), r)  # the bias: one more input
 
 
 def _unified(op: DenseOperator, a, r, p: Mapping[str, Any], bias: bool):
     w, b, conn = op.w, op.b, op.connected
     t = (p["theta0"] + p["theta1"] * a)[:, None]
     common = p["gamma0"] + p["gamma1"] * w + p["gamma2"] * w**2
-    u_a = t * np.where(conn, common + p["gamma1p"] * _pos(w), 0.0)
-    u_b = t * np.where(conn, common + p["gamma1n"] * _neg(w), 0.0)
+    if p["gamma1"] != 0.0:  # own-sign weights for the sign-favouring terms
+        z = (a[:, None] * w).sum(axis=0) + (b if bias else 0.0)
+        rising = (z >= 0.0)[None, :]
+    else:
+        rising = np.ones((1, w.shape[1]), dtype=bool)
+    favoured_a = np.where(rising, _pos(w), _neg(w))
+    favoured_b = np.where(rising, _neg(w), _pos(w))
+    u_a = t * np.where(conn, common + p["gamma1p"] * favoured_a, 0.0)
+    u_b = t * np.where(conn, common + p["gamma1n"] * favoured_b, 0.0)
     d_a, d_b = u_a.sum(axis=0), u_b.sum(axis=0)
     if bias:
         # The bias is the weight of an extra constant input 1 on every output.
         t_bias = p["theta0"] + p["theta1"] * 1.0
         common_b = p["gamma0"] + p["gamma1"] * b + p["gamma2"] * b**2
-        d_a = d_a + t_bias * (common_b + p["gamma1p"] * _pos(b))
-        d_b = d_b + t_bias * (common_b + p["gamma1n"] * _neg(b))
+        d_a = d_a + t_bias * (common_b + p["gamma1p"] * np.where(rising[0], _pos(b), _neg(b)))
+        d_b = d_b + t_bias * (common_b + p["gamma1n"] * np.where(rising[0], _neg(b), _pos(b)))
     eps = p["eps"]
     return p["alpha"] * _spread(u_a, stab(d_a, eps), r) - p["beta"] * _spread(
         u_b, stab(d_b, eps), r
@@ -338,8 +357,9 @@ def reference_relevance(
     ``unified`` takes ``alpha, beta, eps, theta0, theta1, gamma0, gamma1, gamma1p, gamma1n,
     gamma2, include_bias``, defaulting to LRP-0 as in ``UNIFIED_DEFAULTS``). ``low``/``high``
     are ZBox's bounds, broadcastable to ``a``. ``zero_bias`` drops the layer bias from the
-    rule. ``signed`` picks the form of Gamma/AlphaBeta: None uses the generalized form for
-    samples with a negative input, True/False force the generalized/simple form.
+    rule. ``signed`` picks the form of AlphaBeta (None: the generalized form for samples with a
+    negative input; True/False force it or the simple form); for Gamma, ``signed=False``
+    selects the single-denominator form, anything else the output-sign form.
     """
     p = _check_params(rule, params or {})
     a = _as_array(a)
@@ -362,7 +382,7 @@ def reference_relevance(
         if rule == "epsilon":
             out[n] = _epsilon(op, an, rn, p["eps"], use_bias)
         elif rule == "gamma":
-            form = _gamma_signed if is_signed else _gamma_simple
+            form = _gamma_single if signed is False else _gamma
             out[n] = form(op, an, rn, float(p["gamma"]), p["eps"], use_bias)
         elif rule == "alpha_beta":
             out[n] = _alpha_beta(
@@ -373,9 +393,9 @@ def reference_relevance(
         elif rule == "zbox":
             out[n] = _zbox(op, an, rn, lows[n], highs[n], p["eps"])
         elif rule == "wsquare":
-            out[n] = _wsquare(op, rn, p["eps"])
+            out[n] = _wsquare(op, rn, p["eps"], use_bias and bool(p.get("include_bias")))
         elif rule == "flat":
-            out[n] = _flat(op, rn)
+            out[n] = _flat(op, rn, use_bias and bool(p.get("include_bias")))
         else:  # unified
             out[n] = _unified(op, an, rn, p, use_bias and bool(p["include_bias"]))
     return out.reshape(a.shape)

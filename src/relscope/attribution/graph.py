@@ -222,6 +222,91 @@ def nonnegative_nodes(graph: torch.fx.Graph, modules: dict[str, nn.Module]) -> s
     return known
 
 
+_RELU_MODULES = (nn.ReLU, nn.ReLU6)
+_RELU_FUNCTIONS = {torch.relu, nn.functional.relu, nn.functional.relu6}
+_RELU_METHODS = {"relu", "relu_"}
+# Activations with f(0) = 0: relevance that reaches a zero output reaches a zero input.
+_ZERO_KEEPING_MODULES = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Tanh, nn.Hardswish, nn.Softsign, nn.Tanhshrink,
+)  # fmt: skip
+_ZERO_KEEPING_FUNCTIONS = {
+    torch.relu, nn.functional.relu, nn.functional.relu6, nn.functional.leaky_relu,
+    nn.functional.elu, nn.functional.selu, nn.functional.gelu, nn.functional.silu,
+    nn.functional.mish, torch.tanh, nn.functional.tanh, nn.functional.hardswish,
+}  # fmt: skip
+_ZERO_KEEPING_METHODS = {"relu", "relu_", "tanh", "tanh_"}
+
+
+def _calls(
+    node: torch.fx.Node, modules: dict[str, nn.Module], types: tuple, functions: set, methods: set
+) -> bool:
+    if node.op == "call_module":
+        return isinstance(modules.get(node.target), types)
+    if node.op == "call_function":
+        try:
+            return node.target in functions
+        except TypeError:
+            return False
+    return node.op == "call_method" and node.target in methods
+
+
+def silent_negative_nodes(
+    graph: torch.fx.Graph, modules: dict[str, nn.Module], rules: dict[str, Any]
+) -> set[str]:
+    """Names of the nodes whose outputs below zero are proven to receive no relevance.
+
+    A node qualifies when every consumer is a ReLU with the pass rule (its output is 0 where
+    the input is negative) and the relevance reaching a zero entry of that ReLU's output is
+    zero. The latter holds when each consumer's rule hands relevance to an input in
+    proportion to its value (``Rule.at_zero == "zero"``: epsilon, gamma, alpha-beta, norm),
+    or moves relevance with the values (``"follows"``: reshapes, max pooling, activations
+    with ``f(0) = 0``) to consumers for which it holds in turn. ``rules`` maps node names
+    to the rules their operations got; nodes without a rule compute sizes, not data.
+    """
+    nodes = list(graph.nodes)
+    zero_safe: dict[str, bool] = {}
+
+    def consumer_safe(user: torch.fx.Node) -> bool:
+        if user.op == "output":
+            return False
+        rule = rules.get(user.name)
+        if rule is None:
+            return user.op not in ("call_module", "call_function", "call_method")
+        mode = getattr(rule, "at_zero", "unknown")
+        if mode == "zero":
+            return True
+        if mode != "follows":
+            return False
+        kind = _follow_kind(user, modules)
+        return kind is not None and zero_safe.get(user.name, False)
+
+    # Consumers come later in the graph: walk it backwards so their answers are known.
+    for node in reversed(nodes):
+        users = list(node.users)
+        zero_safe[node.name] = bool(users) and all(consumer_safe(u) for u in users)
+    silent = set()
+    for node in nodes:
+        users = list(node.users)
+        if users and all(
+            _calls(u, modules, _RELU_MODULES, _RELU_FUNCTIONS, _RELU_METHODS)
+            and getattr(rules.get(u.name), "at_zero", None) == "follows"
+            and zero_safe[u.name]
+            for u in users
+        ):
+            silent.add(node.name)
+    return silent
+
+
+def _follow_kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str | None:
+    """The kind of an operation that maps zero entries to zero entries, else ``None``."""
+    if _calls(node, modules, _ZERO_KEEPING_MODULES, _ZERO_KEEPING_FUNCTIONS,
+              _ZERO_KEEPING_METHODS):  # fmt: skip
+        return "activation"
+    kind, _ = _node_kind(node, modules)
+    return kind if kind in ("reshape", "maxpool") else None
+
+
 def _is_size(node: torch.fx.Node, sizes: set[str]) -> bool:
     """``x.shape``, ``x.size()``, ``x.dim()`` and items of those."""
     if node.op == "call_function" and node.target is getattr:
@@ -246,7 +331,11 @@ def _negative_constant(node: torch.fx.Node, kind: str) -> bool:
 
 
 def _operation(
-    node: torch.fx.Node, layer: Layer, linear: LinearOp | None, nonnegative: bool = False
+    node: torch.fx.Node,
+    layer: Layer,
+    linear: LinearOp | None,
+    nonnegative: bool = False,
+    silent: bool = False,
 ) -> Operation:
     if node.op == "call_module":
         module = layer.module
@@ -255,12 +344,12 @@ def _operation(
             # private shallow copy computes out of place and leaves the model untouched.
             module = copy.copy(module)
             module.inplace = False
-        return Operation(layer.name, layer.kind, module, module, linear, nonnegative)
+        return Operation(layer.name, layer.kind, module, module, linear, nonnegative, silent)
     if linear is not None:
         # A functional linear layer: the LinearOp holds weight, bias and settings, so the
         # rewritten call passes only the input.
         node.args, node.kwargs = node.args[:1], {}
-        return Operation(layer.name, layer.kind, node.target, None, linear, nonnegative)
+        return Operation(layer.name, layer.kind, node.target, None, linear, nonnegative, silent)
     if node.op == "call_function":
         function = _OUT_OF_PLACE.get(node.target, node.target)
         if "inplace" in node.kwargs:
@@ -286,6 +375,9 @@ class RuleModule(nn.Module):
         self.probe = probe
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.probe.everything:
+            # A view of each input catches the relevance this operation alone hands back.
+            args = tuple(self.probe.watch_input(self.operation.name, a) for a in args)
         out = self.rule(self.operation, *args, **kwargs)
         if self.probe.names and isinstance(out, torch.Tensor):
             probe = self.probe
@@ -306,18 +398,37 @@ class Probe:
         self.names: set[str] | None = None
         self.everything = False
         self.relevance: dict[str, torch.Tensor] = {}
+        #: Per operation, the per-sample absolute relevance it handed to its inputs.
+        self.handed: dict[str, torch.Tensor] = {}
         self.first_bad_forward: str | None = None
 
     def start(self, names: Sequence[str], everything: bool = False) -> None:
         self.names = set(names) if not everything else {"*"}
         self.everything = everything
         self.relevance = {}
+        self.handed = {}
         self.first_bad_forward = None
 
     def stop(self) -> dict[str, torch.Tensor]:
         self.names = None
+        self.everything = False
         out, self.relevance = self.relevance, {}
         return out
+
+    def watch_input(self, name: str, value: Any) -> Any:
+        """``value`` itself, or a view of it that records the relevance reaching it."""
+        if not isinstance(value, torch.Tensor) or not value.requires_grad or value.ndim < 1:
+            return value
+        view = value.view_as(value)
+
+        def store(grad: torch.Tensor, name: str = name) -> None:
+            flat = grad.detach().reshape(len(grad), -1)
+            total = torch.stack([flat.abs().sum(1), flat.sum(1)])
+            before = self.handed.get(name)
+            self.handed[name] = total if before is None else before + total
+
+        view.register_hook(store)
+        return view
 
     def attach(self, name: str, tensor: torch.Tensor) -> None:
         if self.everything or name in self.names:
@@ -338,7 +449,14 @@ def rewrite(
     """
     graph = traced.copy().graph
     by_node = {layer.node: layer for layer in traced.layers}
-    nonnegative = nonnegative_nodes(graph, dict(traced.model.named_modules()))
+    modules = dict(traced.model.named_modules())
+    nonnegative = nonnegative_nodes(graph, modules)
+    rules = {
+        node.name: rule_for(by_node[node.name])
+        for node in graph.nodes
+        if node.op != "get_attr" and node.name in by_node
+    }
+    silent = silent_negative_nodes(graph, modules, rules)
     attributes: dict[str, Any] = {}
     for node in list(graph.nodes):
         if node.op == "get_attr":
@@ -354,9 +472,9 @@ def rewrite(
         linear = traced.fused.get(layer.name) or traced.linears.get(layer.name)
         first = node.all_input_nodes[0] if node.all_input_nodes else None
         known = first is not None and first.name in nonnegative
-        operation = _operation(node, layer, linear, known)
+        operation = _operation(node, layer, linear, known, node.name in silent)
         target = f"_relscope.rule_{layer.index}"
-        attributes[target] = RuleModule(rule_for(layer), operation, probe)
+        attributes[target] = RuleModule(rules[node.name], operation, probe)
         node.op = "call_module"
         node.target = target
     module = torch.fx.GraphModule(attributes, graph)

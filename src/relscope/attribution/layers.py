@@ -200,6 +200,9 @@ class Operation:
     linear: LinearOp | None = None
     #: The graph shows the (first) input is non-negative (e.g. produced by a ReLU).
     nonnegative_input: bool = False
+    #: The graph shows that outputs below zero receive no relevance (only ReLU consumers,
+    #: and nothing after them hands relevance to zero activations).
+    silent_negative_outputs: bool = False
 
     def __call__(self, *args, **kwargs):
         return self.function(*args, **kwargs)

@@ -52,6 +52,11 @@ RULES: dict[str, type[Rule]] = {}
 
 DEFAULT_EPS = 1e-6
 
+#: Growth bound of rules whose amplification has no closed-form bound (epsilon, norm on
+#: signed summands, the unified rule): they amplify by the ratio of the summed magnitude of
+#: an output's contributions to the output itself, at most about 10 on the zoo's networks.
+GENERIC_GROWTH_BOUND = 1000.0
+
 
 def register_rule(name: str) -> Callable[[type[Rule]], type[Rule]]:
     """Class decorator: make a rule available by ``name`` (one line per rule)."""
@@ -102,6 +107,21 @@ class Rule:
     name: ClassVar[str] = "rule"
     #: Kinds of operations the rule can be applied to (``None``: any).
     kinds: ClassVar[frozenset[str] | None] = None
+    #: What relevance an input entry of value zero receives: ``"zero"`` (numerators are
+    #: proportional to the input), ``"follows"`` (relevance moves with the values: a zero
+    #: input gets what a zero output got) or ``"unknown"``. The graph uses it to prove
+    #: that a layer's negative outputs receive no relevance (:class:`Gamma`'s fast path).
+    at_zero: ClassVar[str] = "unknown"
+
+    def growth_bound(self) -> float | None:
+        """How many times the absolute relevance an operation received it may hand on.
+
+        Rules with a provable bound return it (alpha-beta ``alpha + beta``, gamma
+        ``(2 + gamma) / gamma``, rules with non-negative shares 1); the others get
+        :data:`GENERIC_GROWTH_BOUND`; gradient methods, which conserve nothing, ``None``.
+        The engine flags a layer that exceeds its bound (``LRP(...)(x, diagnostics=True)``).
+        """
+        return GENERIC_GROWTH_BOUND
 
     def __call__(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
         if not any(_requires_grad(a) for a in (*args, *kwargs.values())):
@@ -146,6 +166,8 @@ class LinearRule(Rule):
     #: Set from the graph: the layer's input is known to be non-negative (e.g. after ReLU),
     #: so no run-time sign check is needed.
     _known_nonnegative = False
+    #: Set from the graph: outputs with ``z_j < 0`` are proven to receive no relevance.
+    _silent_negative = False
 
     def apply(self, op: Operation, x: Any, *rest: Any, **kwargs: Any) -> torch.Tensor:
         if op.linear is None or rest or kwargs:
@@ -153,6 +175,7 @@ class LinearRule(Rule):
                 f"{type(self).__name__} applies to linear layers; {op.name} ({op.kind}) is not one"
             )
         self._known_nonnegative = op.nonnegative_input
+        self._silent_negative = op.silent_negative_outputs
         if torch.compiler.is_compiling():
             return self.propagate(op.linear, x)
         self._recipes: list[tuple[weakref.ref, Callable[[], torch.Tensor]]] = []
@@ -290,6 +313,8 @@ def _neg(t: torch.Tensor | None) -> torch.Tensor | None:
 class Epsilon(LinearRule):
     """``R_i = a_i sum_j w_ij R_j / stab(z_j)``; ``eps=0`` is LRP-0."""
 
+    at_zero = "zero"
+
     def __init__(self, eps: float = DEFAULT_EPS, *, zero_params: Iterable[str] = ()) -> None:
         super().__init__(zero_params=zero_params)
         self.eps = _check_eps(eps)
@@ -304,62 +329,83 @@ class Epsilon(LinearRule):
 
 @register_rule("gamma")
 class Gamma(LinearRule):
-    """Favour positive contributions: weights ``w + gamma w^+`` (generalized for signed inputs).
+    """Favour contributions of the output's sign (the output-sign form of the spec).
 
-    ``signed="auto"`` uses the generalized form only when the layer input has negative
-    entries (for non-negative inputs both forms coincide).
+    Outputs with ``z_j >= 0`` spread over ``a^+ (w + gamma w^+) + a^- (w + gamma w^-)``,
+    outputs with ``z_j < 0`` over ``a^+ (w + gamma w^-) + a^- (w + gamma w^+)``, each over
+    its own sum (bias ``b + gamma b^+`` / ``b + gamma b^-``). So ``|denominator| >= |z_j|``
+    and no denominator can cancel. Where the graph proves the negative outputs receive no
+    relevance (every consumer a ReLU), the single denominator ``a (w + gamma w^+)`` is
+    exact and cheaper, and is used for non-negative inputs.
     """
 
+    at_zero = "zero"
+
+    def growth_bound(self) -> float | None:
+        # |d_j| >= gamma * (sum of positive contributions) >= sum_i |u_ij| gamma / (2 + gamma)
+        return (2.0 + self.gamma) / self.gamma if self.gamma > 0 else GENERIC_GROWTH_BOUND
+
     def __init__(
-        self,
-        gamma: float = 0.25,
-        eps: float = DEFAULT_EPS,
-        *,
-        signed: bool | str = "auto",
-        zero_params: Iterable[str] = (),
+        self, gamma: float = 0.25, eps: float = DEFAULT_EPS, *, zero_params: Iterable[str] = ()
     ) -> None:
         super().__init__(zero_params=zero_params)
-        if not float(gamma) >= 0:
-            raise ConfigError(f"gamma must be >= 0, got {gamma}")
-        if signed not in (True, False, "auto"):
-            raise ConfigError(f"signed must be True, False or 'auto', got {signed!r}")
+        if not float(gamma) >= 0 or gamma == float("inf"):
+            raise ConfigError(f"gamma must be a finite number >= 0, got {gamma}")
         self.gamma = float(gamma)
         self.eps = _check_eps(eps)
-        self.signed = signed
 
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         w, b, g = layer.weight, self.bias(layer), self.gamma
-        w_up = self.derived(layer, lambda: w + g * w.clamp(min=0))
-        b_up = None if b is None else b + g * b.clamp(min=0)
-        value = _output(layer, x)
-        signed = self.signed_input(x) if self.signed == "auto" else self.signed
-        if not signed:
-            return self.normalized(layer, x, value, lambda t: [layer(tie(t), w_up, b_up)], [1.0])
-        w_down = self.derived(layer, lambda: w + g * w.clamp(max=0))
-        b_down = None if b is None else b + g * b.clamp(max=0)
+        signed = self.signed_input(x)
+        if self._silent_negative and b is layer.bias and not signed:
+            w_up = self.derived(layer, lambda: w + g * w.clamp(min=0))
+            b_up = None if b is None else b + g * b.clamp(min=0)
+            return self.normalized(layer, x, value=_output(layer, x),
+                                   parts_of=lambda t: [layer(tie(t), w_up, b_up)],
+                                   coefficients=[1.0])  # fmt: skip
+        # a^+ (w + g w^+) + a^- (w + g w^-) = (1 + g/2) a w + (g/2) |a| |w|, and the falling
+        # form has -(g/2) |a| |w|: two convolutions serve both denominators.
+        w_abs = self.derived(layer, lambda: (0.5 * g) * w.abs())
+        bias_up = None if b is None else b + g * b.clamp(min=0)
+        bias_down = None if b is None else b + g * b.clamp(max=0)
+        kept: list[torch.Tensor] = []
 
         def parts_of(t: torch.Tensor) -> list[torch.Tensor]:
-            t_pos, t_neg = tie(t, t.detach().clamp(min=0)), tie(t, t.detach().clamp(max=0))
-            return [
-                layer(t_pos, w_up, b_up) + layer(t_neg, w_down, None),
-                layer(t_pos, w_down, b_down) + layer(t_neg, w_up, None),
-            ]
+            tied = tie(t)
+            z = layer(tied, w, None)
+            q = layer(tie(t, t.detach().abs()) if signed else tied, w_abs, None)
+            signal = z.detach() if b is None else z.detach() + _channels(layer, b, z)
+            rising = signal >= 0
+            d = (1.0 + 0.5 * g) * z + torch.where(rising, q, -q)
+            if b is not None:
+                d = d + torch.where(
+                    rising, _channels(layer, bias_up, z), _channels(layer, bias_down, z)
+                )
+            kept.append(z)
+            return [d]
 
-        # The sign test uses the z the rule sees: without the bias when the bias is zeroed.
-        signal = value if b is layer.bias else _output(layer, x, with_bias=False)
-        positive = (signal >= 0).to(value.dtype)
-        if self.signed == "auto":
-            # Samples without negative inputs keep the simple form (for them z_pos is
-            # exactly the simple denominator), so no result depends on its batch-mates.
-            simple = (x.detach().flatten(1) >= 0).all(1).to(value.dtype)
-            simple = simple.reshape((-1,) + (1,) * (value.ndim - 1))
-            positive = positive + simple * (1.0 - positive)
-        return self.normalized(layer, x, value, parts_of, [positive, 1.0 - positive])
+        def value(_: list[torch.Tensor]) -> torch.Tensor:
+            z = kept.pop().detach()
+            return z if layer.bias is None else z + _channels(layer, layer.bias, z)
+
+        return self.normalized(layer, x, value, parts_of, [1.0])
+
+
+def _channels(layer: LinearOp, vector: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-output-channel vector shaped to broadcast against the layer's output."""
+    if layer.weight.ndim == 2:  # dense: features on the last axis
+        return vector
+    return vector.reshape(-1, *([1] * (like.ndim - 2)))
 
 
 @register_rule("alpha_beta")
 class AlphaBeta(LinearRule):
     """``sum_j (alpha c+_ij / sum_i c+_ij - beta c-_ij / sum_i c-_ij) R_j``, ``c = a w``."""
+
+    at_zero = "zero"
+
+    def growth_bound(self) -> float | None:
+        return self.alpha + self.beta  # shares of either part lie in [0, 1]
 
     def __init__(
         self,
@@ -438,6 +484,11 @@ class ZBox(LinearRule):
     ``low``/``high`` broadcast to the input (e.g. per-channel bounds after normalization).
     """
 
+    def growth_bound(self) -> float | None:
+        # Shares are non-negative (bound 1) only for inputs within [low, high]; bounds are
+        # often rough guesses, and a slightly negative share is no explosion.
+        return GENERIC_GROWTH_BOUND
+
     def __init__(
         self,
         low: float | torch.Tensor,
@@ -502,10 +553,17 @@ def _stackable(layer: LinearOp, x: torch.Tensor) -> bool:
 
 
 class _InputIndependent(LinearRule):
-    """Rules whose redistribution does not depend on the activations (flat, w^2)."""
+    """Rules whose redistribution does not depend on the activations (flat, w^2).
 
-    def __init__(self, eps: float = DEFAULT_EPS) -> None:
-        super().__init__(zero_params=("bias",))
+    The bias is excluded by default (the spec's formulas); with ``zero_params=()`` it is a
+    weight on a constant input 1, transformed like the weights, and absorbs its share.
+    """
+
+    def growth_bound(self) -> float | None:
+        return 1.0  # non-negative shares
+
+    def __init__(self, eps: float = DEFAULT_EPS, *, zero_params: Iterable[str] = ("bias",)) -> None:
+        super().__init__(zero_params=zero_params)
         self.eps = _check_eps(eps)
 
     def transform(self, weight: torch.Tensor) -> torch.Tensor:
@@ -514,15 +572,17 @@ class _InputIndependent(LinearRule):
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         ones = torch.ones((), dtype=x.dtype, device=x.device)
         weight = self.derived(layer, lambda: self.transform(layer.weight))
+        bias = self.bias(layer)
+        bias = None if bias is None else self.transform(bias)
         return self.normalized(
-            layer, x, _output(layer, x), lambda t: [layer(tie(t, ones).contiguous(), weight, None)],
-            [1.0],
+            layer, x, _output(layer, x),
+            lambda t: [layer(tie(t, ones).contiguous(), weight, bias)], [1.0],
         )  # fmt: skip
 
 
 @register_rule("wsquare")
 class WSquare(_InputIndependent):
-    """``R_i = sum_j w_ij^2 R_j / sum_i w_ij^2``."""
+    """``R_i = sum_j w_ij^2 R_j / sum_i w_ij^2`` (``+ b_j^2`` with the bias included)."""
 
     def transform(self, weight: torch.Tensor) -> torch.Tensor:
         return weight * weight
@@ -530,7 +590,13 @@ class WSquare(_InputIndependent):
 
 @register_rule("flat")
 class Flat(_InputIndependent):
-    """``R_i = sum_j R_j / n_j``: uniform over each output's receptive field."""
+    """``R_i = sum_j R_j / n_j``: uniform over each output's receptive field (``n_j + 1``
+    with the bias included as one more input)."""
+
+    def __init__(self, eps: float = 0.0, *, zero_params: Iterable[str] = ("bias",)) -> None:
+        # The denominator is a count of inputs, never near zero: no stabilizer by default
+        # (the spec's formula); an output without inputs passes nothing on.
+        super().__init__(eps, zero_params=zero_params)
 
     def transform(self, weight: torch.Tensor) -> torch.Tensor:
         return torch.ones_like(weight)
@@ -593,6 +659,10 @@ class UnifiedRule(LinearRule):
             raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(cls.PRESETS)}")
         return cls(**{"eps": DEFAULT_EPS, **cls.PRESETS[name], **overrides})
 
+    @property
+    def at_zero(self) -> str:  # type: ignore[override]
+        return "zero" if self.theta0 == 0 else "unknown"
+
     def _transform(self, t: torch.Tensor, signed_term: torch.Tensor, factor: float):
         out = self.gamma0 + self.gamma1 * t
         if factor:
@@ -604,35 +674,64 @@ class UnifiedRule(LinearRule):
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         w, b = layer.weight, layer.bias if self.include_bias else None
         bias_scale = self.theta0 + self.theta1
+        # With gamma1 != 0 the weights keep their sign, and a sign-favouring term added to
+        # an output of the other sign could cancel its denominator: so, as in the gamma
+        # rule, gamma1p favours the output's own sign (w^- where z_j < 0) and gamma1n the
+        # opposite one. With gamma1 = 0 every term is sign-definite (z+, alpha-beta, w^2,
+        # flat), and the rule does not look at the output's sign.
+        by_sign = self.gamma1 != 0 and (self.gamma1p != 0 or self.gamma1n != 0)
         terms = []
         for coefficient, factor in ((self.alpha, self.gamma1p), (-self.beta, self.gamma1n)):
             if coefficient == 0:
                 continue
-            weight = self.derived(
-                layer, lambda f=factor, c=coefficient: self._transform(w, _signed_part(w, c), f)
-            )
-            bias = None
-            if b is not None:
-                bias = bias_scale * self._transform(b, _signed_part(b, coefficient), factor)
-            terms.append((coefficient, weight, bias))
+            variants = []
+            for flip in (False, True) if by_sign else (False,):
+                sign = coefficient if not flip else -coefficient
+                weight = self.derived(
+                    layer,
+                    lambda f=factor, c=sign: self._transform(w, _signed_part(w, c), f),
+                )
+                bias = None
+                if b is not None:
+                    bias = bias_scale * self._transform(b, _signed_part(b, sign), factor)
+                variants.append((weight, bias))
+            terms.append((coefficient, variants))
         if not terms:
             raise ConfigError("unified rule with alpha = beta = 0 propagates nothing")
+        value = _output(layer, x)
+        rising = None
+        if by_sign:
+            signal = (
+                value if b is not None or layer.bias is None else _output(layer, x, with_bias=False)
+            )
+            rising = signal >= 0
 
         def parts_of(t: torch.Tensor) -> list[torch.Tensor]:
             if self.theta0 == 0 and self.theta1 == 1:
                 source = tie(t)
             else:
                 source = tie(t, self.theta0 + self.theta1 * t.detach()).contiguous()
-            return [layer(source, weight, bias) for _, weight, bias in terms]
+            parts = []
+            for _, variants in terms:
+                own = layer(source, *variants[0])
+                if rising is not None:
+                    own = torch.where(rising, own, layer(source, *variants[1]))
+                parts.append(own)
+            return parts
 
-        coefficients = [coefficient for coefficient, _, _ in terms]
-        return self.normalized(layer, x, _output(layer, x), parts_of, coefficients)
+        coefficients = [coefficient for coefficient, _ in terms]
+        return self.normalized(layer, x, value, parts_of, coefficients)
 
 
 # ----------------------------------------------------------------- every other operation
 @register_rule("pass")
 class Pass(Rule):
     """``R_in = R_out``: the identity rule for element-wise activations."""
+
+    at_zero = "follows"
+
+    def growth_bound(self) -> float | None:
+        return 1.0
 
     def apply(self, op: Operation, x: Any, *args: Any, **kwargs: Any) -> Any:
         with torch.no_grad():
@@ -652,6 +751,8 @@ class Norm(Rule):
     that carry relevance (those requiring grad) are tied.
     """
 
+    at_zero = "zero"
+
     def __init__(self, eps: float = DEFAULT_EPS) -> None:
         self.eps = _check_eps(eps)
 
@@ -669,6 +770,11 @@ class Gradient(Rule):
     """The operation's own gradient: exact bookkeeping for reshapes, concatenation and
     indexing, winner-takes-all for max pooling, plain gradients for gradient methods."""
 
+    at_zero = "follows"
+
+    def growth_bound(self) -> float | None:
+        return None  # exact bookkeeping for reshapes, no conservation for gradient methods
+
     def apply(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
         if op.linear is not None and args and not kwargs and len(args) == 1:
             return op.linear(args[0], op.linear.weight, op.linear.bias)
@@ -683,7 +789,12 @@ class WinnerTakesAll(Rule):
     input and a 64-bit index (adaptive pooling falls back to the plain gradient).
     """
 
+    at_zero = "follows"
+
     kinds = frozenset({"maxpool"})
+
+    def growth_bound(self) -> float | None:
+        return 1.0
 
     def apply(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
         settings = max_pool_settings(op.module, op.function, args, kwargs)
@@ -695,6 +806,9 @@ class WinnerTakesAll(Rule):
 @register_rule("uniform_split")
 class UniformSplit(Rule):
     """Element-wise products (gating): each of the ``n`` factors receives ``R / n``."""
+
+    def growth_bound(self) -> float | None:
+        return 1.0
 
     def apply(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
         with torch.no_grad():
@@ -723,6 +837,9 @@ class _MergeValue(torch.autograd.Function):
 class _ReluBackward(Rule):
     kinds = frozenset({"activation"})
     use_forward_mask: ClassVar[bool] = True
+
+    def growth_bound(self) -> float | None:
+        return None  # a gradient method
 
     def apply(self, op: Operation, x: Any, *args: Any, **kwargs: Any) -> Any:
         with torch.no_grad():
