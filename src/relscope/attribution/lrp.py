@@ -27,9 +27,23 @@ from relscope.attribution.composites import PROVISIONAL_KINDS, Composite, get_co
 from relscope.attribution.graph import Layer, Probe, TracedModel, TraceError, rewrite, trace
 from relscope.errors import ConfigError, RelscopeError, RelscopeWarning
 
-__all__ = ["LRP", "Attribution", "Diagnostics", "NumericalError", "attribute", "output_weights"]
+__all__ = [
+    "GROWTH_TRIGGER",
+    "LRP",
+    "Attribution",
+    "Diagnostics",
+    "NumericalError",
+    "attribute",
+    "output_weights",
+]
 
 Target = int | torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
+
+#: Every call compares the absolute input relevance with the absolute relevance put on the
+#: output; past this factor (and past ten times the largest factor already checked clean)
+#: it runs once more with diagnostics to find a layer that exceeds its rule's growth bound
+#: (:meth:`Rule.growth_bound`), and warns once naming it.
+GROWTH_TRIGGER = 10.0
 
 
 class NumericalError(RelscopeError):
@@ -44,6 +58,12 @@ class Diagnostics:
     first_nonfinite: str | None
     input_sum: torch.Tensor
     output_sum: torch.Tensor
+    #: Per layer: ``(2, batch)``, the absolute and the signed relevance handed to the
+    #: layer's inputs, each divided by the absolute relevance it received.
+    growth: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: Layers whose absolute growth exceeds their rule's bound (:meth:`Rule.growth_bound`),
+    #: in the order backward reaches them, with growth and bound.
+    exploding: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -138,6 +158,8 @@ class LRP:
         self._want_trace = trace
         self._compile = compile
         self._entered = 0
+        self._warned: set[str] = set()  # layers already named in a growth warning
+        self._checked_growth = 0.0  # largest input/output growth that checked clean
 
     # --------------------------------------------------------------------------- set-up
     @property
@@ -266,7 +288,12 @@ class LRP:
         finally:
             bad_forward = self.probe.first_bad_forward
             recorded = self.probe.stop()
-        report = self._diagnose(recorded, relevance, weights, bad_forward) if diagnostics else None
+        report = None
+        if diagnostics:
+            report = self._diagnose(recorded, self.probe.handed, relevance, weights, bad_forward)
+            self._warn_growth(report.exploding)
+        elif check_finite:
+            self._check_growth(x, target, initial, contrastive, relevance, weights)
         layers = {name: recorded[name] for name in record if name in recorded}
         if check_finite and not torch.isfinite(relevance).all():
             where = report.first_nonfinite if report else self._locate(x, target, initial)
@@ -278,7 +305,53 @@ class LRP:
             layers = {k: v.reshape(batch, count, *v.shape[1:]) for k, v in layers.items()}
         return Attribution(output, relevance, layers, report)
 
-    def _diagnose(self, recorded, relevance, weights, bad_forward) -> Diagnostics:
+    def _check_growth(self, x, target, initial, contrastive, relevance, weights) -> None:
+        """Cheap test on every call; a diagnostic pass only when relevance grew a lot."""
+        if relevance.ndim < 1 or len(relevance) == 0 or not self._bounded():
+            return
+        given = weights.detach().abs().reshape(len(weights), -1).sum(1)
+        got = relevance.detach().abs().reshape(len(relevance), -1).sum(1)
+        factor = float((got / given.clamp(min=torch.finfo(given.dtype).tiny)).max())
+        if not factor > max(GROWTH_TRIGGER, 10 * self._checked_growth):
+            return
+        report = self(
+            x, target, diagnostics=True, initial=initial, contrastive=contrastive,
+            check_finite=False,
+        ).diagnostics  # fmt: skip
+        if not report.exploding:
+            self._checked_growth = factor  # legitimate amplification: look again at 10x
+
+    def _bounded(self) -> bool:
+        """Whether some linear layer has a relevance rule (gradient methods have none)."""
+        return any(
+            layer.kind in ("dense", "convolution") and rule.growth_bound() is not None
+            for layer, rule in self._assigned
+        )
+
+    def _warn_growth(self, exploding: list[tuple[str, float, float]]) -> None:
+        fresh = [entry for entry in exploding if entry[0] not in self._warned]
+        if not fresh:
+            return
+        name, worst, bound = fresh[0]
+        self._warned.update(entry[0] for entry in exploding)
+        rule = dict((layer.name, r) for layer, r in self._assigned).get(name)
+        more = f" (and {len(fresh) - 1} more layers)" if len(fresh) > 1 else ""
+        warnings.warn(
+            f"relevance explodes at layer {name} ({rule!r}): it hands on {worst:.3g} times "
+            f"the relevance it received, above its rule's bound {bound:.3g}{more}; "
+            "a denominator may cancel",
+            RelscopeWarning,
+            stacklevel=4,
+        )
+
+    def _diagnose(self, recorded, handed, relevance, weights, bad_forward) -> Diagnostics:
+        growth = {}
+        for name, given in handed.items():
+            if name in recorded and recorded[name].ndim >= 1:
+                received = recorded[name].abs().reshape(given.shape[1], -1).sum(1)
+                tiny = torch.finfo(received.dtype).tiny
+                ratio = given.abs() / received.clamp(min=tiny)
+                growth[name] = torch.where(received > tiny, ratio, 0)
         sums = {}
         first = None if bad_forward is None else f"{bad_forward} (non-finite forward output)"
         following = "the model output"
@@ -294,7 +367,17 @@ class LRP:
         if first is None and not torch.isfinite(relevance).all():
             first = f"{following} (its rule made the input relevance non-finite)"
         ordered = {name: sums[name] for name in (l.name for l in self.layers) if name in sums}  # noqa: E741
-        return Diagnostics(ordered, first, relevance.flatten(1).sum(1), weights.sum(1))
+        order = [layer.name for layer in reversed(self.layers) if layer.name in growth]
+        bounds = {layer.name: rule.growth_bound() for layer, rule in self._assigned}
+        exploding = []
+        for name in order:
+            bound, worst = bounds.get(name), float(growth[name][0].max())
+            if bound is not None and worst > bound * (1 + 1e-3):
+                exploding.append((name, worst, bound))
+        growth = {name: growth[name] for name in reversed(order)}
+        return Diagnostics(
+            ordered, first, relevance.flatten(1).sum(1), weights.sum(1), growth, exploding
+        )
 
     def _locate(self, x, target, initial) -> str:
         report = self(x, target, diagnostics=True, initial=initial, check_finite=False)
