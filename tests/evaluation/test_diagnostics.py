@@ -155,8 +155,9 @@ def test_summary_and_json_export():
         f"(min {ratio.min().item():.6g}, max {ratio.max().item():.6g})"
     )
     assert lines[4] == "non-finite relevance: none"
-    assert lines[5].startswith("layer relevance sum / output relevance")
-    assert len(lines) == 6 + 7 and lines[6].split() == [
+    assert lines[5] == "exploding relevance: none"
+    assert lines[6].startswith("layer relevance sum / output relevance")
+    assert len(lines) == 7 + 7 and lines[7].split() == [
         "0",
         "convolution",
         f"{report.layer_ratios()['0'].mean():.6g}",
@@ -192,3 +193,30 @@ def test_lrp0_conserves_relevance_for_any_bias_free_relu_net(seed, batch):
     torch.testing.assert_close(
         report.ratio[nonzero], torch.ones_like(report.ratio[nonzero]), rtol=1e-9, atol=1e-9
     )
+
+
+def test_the_report_names_an_exploding_layer():
+    import dataclasses
+
+    from relscope.attribution import Composite
+    from relscope.attribution.rules import Gamma
+    from relscope.errors import RelscopeWarning
+
+    class SingleDenominatorGamma(Gamma):  # the old fault: w + gamma w^+ on every output
+        def apply(self, op, *args, **kwargs):
+            op = dataclasses.replace(op, silent_negative_outputs=True)
+            return super().apply(op, *args, **kwargs)
+
+    conv = nn.Conv1d(2, 1, 1, bias=False)
+    with torch.no_grad():
+        conv.weight[:] = torch.tensor([2.0, -3.0]).reshape(1, 2, 1)
+    model = nn.Sequential(conv, nn.Flatten(), nn.Linear(1, 1)).double().eval()
+    x = torch.ones(1, 2, 1, dtype=torch.float64)
+    with pytest.warns(RelscopeWarning, match="explodes at layer 0"):
+        report = diagnose(model, x, 0, Composite([("convolution", SingleDenominatorGamma(0.5))]))
+    assert [name for name, _, _ in report.exploding] == ["0"]
+    assert "exploding relevance: 0 (" in "\n".join(report.summary())
+    assert report.to_dict()["exploding"][0]["bound"] == pytest.approx(5.0)
+    clean = diagnose(model, x, 0, Composite([("convolution", Gamma(0.5))]))
+    assert clean.exploding == ()
+    assert "exploding relevance: none" in clean.summary()

@@ -57,6 +57,9 @@ class DiagnosticsReport:
     sums: dict[str, torch.Tensor]
     kinds: dict[str, str]
     first_nonfinite: str | None
+    #: ``(layer, growth, bound)`` for every layer that handed on more absolute relevance than
+    #: its rule's bound allows (:meth:`relscope.attribution.Rule.growth_bound`).
+    exploding: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def finite(self) -> bool:
@@ -83,6 +86,11 @@ class DiagnosticsReport:
             lines.append("non-finite relevance: none")
         else:
             lines.append(f"non-finite relevance: first at layer {self.first_nonfinite}")
+        if self.exploding:
+            worst = ", ".join(f"{n} ({g:.3g}x, bound {b:.3g})" for n, g, b in self.exploding)
+            lines.append(f"exploding relevance: {worst}")
+        else:
+            lines.append("exploding relevance: none")
         if self.sums:
             lines.append("layer relevance sum / output relevance (mean over samples):")
             width = max(len(name) for name in self.sums)
@@ -103,6 +111,9 @@ class DiagnosticsReport:
             "input_relevance": _floats(self.input_relevance),
             "ratio": _floats(self.ratio),
             "first_nonfinite": self.first_nonfinite,
+            "exploding": [
+                {"layer": n, "growth": float(g), "bound": float(b)} for n, g, b in self.exploding
+            ],
             "layers": [
                 {
                     "name": name,
@@ -163,6 +174,7 @@ def diagnose(
         sums={key: value.detach() for key, value in report.sums.items()},
         kinds={key: kinds[key] for key in report.sums if key in kinds},
         first_nonfinite=report.first_nonfinite,
+        exploding=tuple(report.exploding),
     )
 
 
