@@ -610,9 +610,13 @@ class UnifiedRule(LinearRule):
     with ``u^A = (theta0 + theta1 a_i)(gamma0 + gamma1 w + gamma1p w^+ + gamma2 w^2)`` and
     ``u^B`` the same with ``gamma1n w^-`` instead of ``gamma1p w^+``. The printed formula has
     no bias; ``include_bias=True`` adds it as a weight on a constant input 1, transformed
-    like the weights. For non-negative inputs the presets reproduce LRP-0, epsilon, gamma,
-    alpha-beta, z+, w^2 and flat exactly; for signed inputs the named gamma/alpha-beta rules
-    use their generalized forms and differ from this formula.
+    like the weights. With ``gamma1 != 0`` the sign-favouring terms act on the weights of the
+    output's own sign: where ``z_j < 0``, ``u^A`` uses ``gamma1p w^-`` and ``u^B`` uses
+    ``gamma1n w^+`` (otherwise a negative output's denominator could cancel, as the gamma
+    rule's would). With ``gamma1 = 0`` every term is sign-definite and the output's sign is
+    not consulted. For non-negative inputs the presets reproduce LRP-0, epsilon, gamma,
+    alpha-beta, z+, w^2 and flat exactly, for outputs of either sign; for signed inputs the
+    named gamma/alpha-beta rules use their generalized forms and differ from this formula.
     """
 
     PRESETS: ClassVar[dict[str, dict[str, float]]] = {
