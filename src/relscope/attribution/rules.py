@@ -363,32 +363,43 @@ class Gamma(LinearRule):
             return self.normalized(layer, x, value=_output(layer, x),
                                    parts_of=lambda t: [layer(tie(t), w_up, b_up)],
                                    coefficients=[1.0])  # fmt: skip
-        # a^+ (w + g w^+) + a^- (w + g w^-) = (1 + g/2) a w + (g/2) |a| |w|, and the falling
-        # form has -(g/2) |a| |w|: two convolutions serve both denominators.
+        # a^+ (w + g w^+) + a^- (w + g w^-) = (1 + g/2) a w + (g/2) |a| |w| and the bias
+        # b + g b^+ = (1 + g/2) b + (g/2) |b|; the falling form has the minus signs. So two
+        # convolutions, z (with the bias) and q, give both denominators, (1 + g/2) z +- q.
         w_abs = self.derived(layer, lambda: (0.5 * g) * w.abs())
-        bias_up = None if b is None else b + g * b.clamp(min=0)
-        bias_down = None if b is None else b + g * b.clamp(max=0)
+        b_abs = None if b is None else (0.5 * g) * b.abs()
         kept: list[torch.Tensor] = []
 
         def parts_of(t: torch.Tensor) -> list[torch.Tensor]:
             tied = tie(t)
-            z = layer(tied, w, None)
-            q = layer(tie(t, t.detach().abs()) if signed else tied, w_abs, None)
-            signal = z.detach() if b is None else z.detach() + _channels(layer, b, z)
-            rising = signal >= 0
-            d = (1.0 + 0.5 * g) * z + torch.where(rising, q, -q)
-            if b is not None:
-                d = d + torch.where(
-                    rising, _channels(layer, bias_up, z), _channels(layer, bias_down, z)
-                )
+            z = layer(tied, w, b)
+            q = layer(tie(t, t.detach().abs()) if signed else tied, w_abs, b_abs)
             kept.append(z)
-            return [d]
+            return [_SignedSum.apply(z, q, 1.0 + 0.5 * g)]
 
         def value(_: list[torch.Tensor]) -> torch.Tensor:
             z = kept.pop().detach()
-            return z if layer.bias is None else z + _channels(layer, layer.bias, z)
+            if b is layer.bias:
+                return z
+            return z + _channels(layer, layer.bias, z)  # the layer adds the bias the rule omits
 
         return self.normalized(layer, x, value, parts_of, [1.0])
+
+
+class _SignedSum(torch.autograd.Function):
+    """``scale * z + q`` where ``z >= 0``, ``scale * z - q`` elsewhere (one saved mask)."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, q: torch.Tensor, scale: float) -> torch.Tensor:
+        rising = z >= 0
+        ctx.save_for_backward(rising)
+        ctx.scale = scale
+        return torch.where(rising, q, q.neg()).add_(z, alpha=scale)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (rising,) = ctx.saved_tensors
+        return grad * ctx.scale, torch.where(rising, grad, grad.neg()), None
 
 
 def _channels(layer: LinearOp, vector: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
