@@ -52,10 +52,6 @@ RULES: dict[str, type[Rule]] = {}
 
 DEFAULT_EPS = 1e-6
 
-#: Growth bound of rules whose amplification has no closed-form bound (epsilon, norm on
-#: signed summands, the unified rule): they amplify by the ratio of the summed magnitude of
-#: an output's contributions to the output itself, at most about 10 on the zoo's networks.
-GENERIC_GROWTH_BOUND = 1000.0
 
 
 def register_rule(name: str) -> Callable[[type[Rule]], type[Rule]]:
@@ -117,11 +113,14 @@ class Rule:
         """How many times the absolute relevance an operation received it may hand on.
 
         Rules with a provable bound return it (alpha-beta ``alpha + beta``, gamma
-        ``(2 + gamma) / gamma``, rules with non-negative shares 1); the others get
-        :data:`GENERIC_GROWTH_BOUND`; gradient methods, which conserve nothing, ``None``.
-        The engine flags a layer that exceeds its bound (``LRP(...)(x, diagnostics=True)``).
+        ``(2 + gamma) / gamma``, rules with non-negative shares 1). The others return
+        ``None`` and are not checked: epsilon on an output near zero hands on the
+        contributions ``a_i w_ij`` of an output much smaller than their magnitudes, which
+        is LRP-0's (gradient x input's) legitimate behaviour, not a cancelling rule; the
+        same holds for sums, z^B outside its bounds and the unified rule. The engine flags a
+        layer that exceeds its bound (``LRP(...)(x, diagnostics=True)``).
         """
-        return GENERIC_GROWTH_BOUND
+        return None
 
     def __call__(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
         if not any(_requires_grad(a) for a in (*args, *kwargs.values())):
@@ -343,7 +342,7 @@ class Gamma(LinearRule):
 
     def growth_bound(self) -> float | None:
         # |d_j| >= gamma * (sum of positive contributions) >= sum_i |u_ij| gamma / (2 + gamma)
-        return (2.0 + self.gamma) / self.gamma if self.gamma > 0 else GENERIC_GROWTH_BOUND
+        return (2.0 + self.gamma) / self.gamma if self.gamma > 0 else None
 
     def __init__(
         self, gamma: float = 0.25, eps: float = DEFAULT_EPS, *, zero_params: Iterable[str] = ()
@@ -498,7 +497,7 @@ class ZBox(LinearRule):
     def growth_bound(self) -> float | None:
         # Shares are non-negative (bound 1) only for inputs within [low, high]; bounds are
         # often rough guesses, and a slightly negative share is no explosion.
-        return GENERIC_GROWTH_BOUND
+        return None
 
     def __init__(
         self,
