@@ -53,7 +53,6 @@ RULES: dict[str, type[Rule]] = {}
 DEFAULT_EPS = 1e-6
 
 
-
 def register_rule(name: str) -> Callable[[type[Rule]], type[Rule]]:
     """Class decorator: make a rule available by ``name`` (one line per rule)."""
 
@@ -363,42 +362,81 @@ class Gamma(LinearRule):
                                    parts_of=lambda t: [layer(tie(t), w_up, b_up)],
                                    coefficients=[1.0])  # fmt: skip
         # a^+ (w + g w^+) + a^- (w + g w^-) = (1 + g/2) a w + (g/2) |a| |w| and the bias
-        # b + g b^+ = (1 + g/2) b + (g/2) |b|; the falling form has the minus signs. So two
-        # convolutions, z (with the bias) and q, give both denominators, (1 + g/2) z +- q.
-        w_abs = self.derived(layer, lambda: (0.5 * g) * w.abs())
-        b_abs = None if b is None else (0.5 * g) * b.abs()
-        kept: list[torch.Tensor] = []
+        # b + g b^+ = (1 + g/2) b + (g/2) |b|; the falling form has the minus signs. So z
+        # (with the bias) and q = (g/2)(|a| |w| + |b|) give both stabilized denominators,
+        # (1 + g/2) z + sign(z) (q + eps), with eps folded into q's bias.
+        scale = 1.0 + 0.5 * g
+        width = layer.weight.shape[layer.out_axis]
+        zeros = layer.weight.new_zeros(width)
+        bias_q = zeros + self.eps if b is None else (0.5 * g) * b.abs() + self.eps
+        stacked = not signed and _stackable(layer, x)
+        if stacked:  # one (transposed) convolution with twice the outputs serves z and q
+            w_both = self.derived(layer, lambda: torch.cat([w, (0.5 * g) * w.abs()]))
+            b_both = torch.cat([zeros if b is None else b, bias_q])
 
-        def parts_of(t: torch.Tensor) -> list[torch.Tensor]:
-            tied = tie(t)
-            z = layer(tied, w, b)
-            q = layer(tie(t, t.detach().abs()) if signed else tied, w_abs, b_abs)
-            kept.append(z)
-            return [_SignedSum.apply(z, q, 1.0 + 0.5 * g)]
+            def parts_of(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+                return layer(tie(t), w_both, b_both), None
 
-        def value(_: list[torch.Tensor]) -> torch.Tensor:
-            z = kept.pop().detach()
-            if b is layer.bias:
-                return z
-            return z + _channels(layer, layer.bias, z)  # the layer adds the bias the rule omits
+        else:
+            w_abs = self.derived(layer, lambda: (0.5 * g) * w.abs())
 
-        return self.normalized(layer, x, value, parts_of, [1.0])
+            def parts_of(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+                tied = tie(t)
+                q = layer(tie(t, t.detach().abs()) if signed else tied, w_abs, bias_q)
+                return layer(tied, w, b), q
+
+        first, second = parts_of(x)
+        z = (first[:, :width] if stacked else first).detach()
+        value = z if b is layer.bias else z + _channels(layer, layer.bias, z)
+        recompute = None
+        if _cheap(layer) and not torch.compiler.is_compiling():
+            source = x.detach()
+
+            def recompute() -> tuple[torch.Tensor, torch.Tensor | None]:
+                return parts_of(source)
+
+        if stacked:
+            value = value.contiguous()  # does not keep the stacked output alive
+        return _GammaNormalize.apply(value, scale, self.eps, recompute, first, second)
 
 
-class _SignedSum(torch.autograd.Function):
-    """``scale * z + q`` where ``z >= 0``, ``scale * z - q`` elsewhere (one saved mask)."""
+class _GammaNormalize(torch.autograd.Function):
+    """Value ``value``; relevance ``R`` reaches z as ``scale R / D`` and q as ``R / |D|``,
+    ``D = scale z + sign(z) q`` (``q >= 0`` holds the stabilizer). z and q are given
+    separately, or stacked along dimension 1 (then ``second`` is ``None``)."""
 
     @staticmethod
-    def forward(ctx, z: torch.Tensor, q: torch.Tensor, scale: float) -> torch.Tensor:
-        rising = z >= 0
-        ctx.save_for_backward(rising)
-        ctx.scale = scale
-        return torch.where(rising, q, q.neg()).add_(z, alpha=scale)
+    def forward(ctx, value, scale: float, eps: float, recompute, first, second):
+        ctx.scale, ctx.eps, ctx.recompute = scale, eps, recompute
+        ctx.stacked = second is None
+        if recompute is None:
+            ctx.save_for_backward(_gamma_denominator(first, second, scale))
+        return value.view_as(value)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (rising,) = ctx.saved_tensors
-        return grad * ctx.scale, torch.where(rising, grad, grad.neg()), None
+        if ctx.recompute is None:
+            (denominator,) = ctx.saved_tensors
+        else:
+            with torch.no_grad():
+                denominator = _gamma_denominator(*ctx.recompute(), ctx.scale)
+            ctx.recompute = None  # drop the closure's references once used
+        quotient = grad / denominator
+        if ctx.eps == 0:  # LRP-0-like: a zero denominator passes nothing on
+            quotient = torch.where(denominator == 0, torch.zeros_like(quotient), quotient)
+        if ctx.stacked:
+            width = grad.shape[1]
+            out = grad.new_empty((grad.shape[0], 2 * width, *grad.shape[2:]))
+            torch.mul(quotient, ctx.scale, out=out[:, :width])
+            torch.copysign(quotient, grad, out=out[:, width:])  # R / |D|
+            return None, None, None, None, out, None
+        return None, None, None, None, quotient.mul(ctx.scale), quotient.copysign_(grad)
+
+
+def _gamma_denominator(first, second, scale: float) -> torch.Tensor:
+    if second is None:
+        first, second = first.chunk(2, 1)
+    return torch.copysign(second, first).add_(first, alpha=scale)
 
 
 def _channels(layer: LinearOp, vector: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
