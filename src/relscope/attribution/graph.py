@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import operator
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ from relscope.attribution.layers import (
 )
 from relscope.errors import RelscopeError
 
-__all__ = ["Layer", "TraceError", "TracedModel", "trace"]
+__all__ = ["Layer", "Probe", "Recording", "TraceError", "TracedModel", "trace"]
 
 _OUT_OF_PLACE = {
     operator.iadd: operator.add,
@@ -375,45 +376,41 @@ class RuleModule(nn.Module):
         self.probe = probe
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        if self.probe.everything:
+        recording = None if torch.compiler.is_compiling() else self.probe.current
+        if recording is None:
+            return self.rule(self.operation, *args, **kwargs)
+        name = self.operation.name
+        if recording.everything:
             # A view of each input catches the relevance this operation alone hands back.
-            args = tuple(self.probe.watch_input(self.operation.name, a) for a in args)
+            args = tuple(recording.watch_input(name, a) for a in args)
         out = self.rule(self.operation, *args, **kwargs)
-        if self.probe.names and isinstance(out, torch.Tensor):
-            probe = self.probe
-            if probe.everything and probe.first_bad_forward is None and not out.isfinite().all():
-                probe.first_bad_forward = self.operation.name
+        if isinstance(out, torch.Tensor) and recording.wants(name):
+            first = recording.everything and recording.first_bad_forward is None
+            if first and not out.isfinite().all():
+                recording.first_bad_forward = name
             if out.requires_grad:
-                self.probe.attach(self.operation.name, out)
+                recording.attach(name, out)
         return out
 
     def extra_repr(self) -> str:
         return f"{self.operation.name}: {self.rule!r}"
 
 
-class Probe:
-    """Records the relevance (gradient) arriving at chosen layers' outputs during backward."""
+class Recording:
+    """What one call records: relevance at chosen layers' outputs, and (diagnostics) what
+    every operation handed to its inputs. Hooks write into the recording of the call that
+    registered them, so calls on several threads never mix their records."""
 
-    def __init__(self) -> None:
-        self.names: set[str] | None = None
-        self.everything = False
+    def __init__(self, names: Sequence[str], everything: bool) -> None:
+        self.names = set(names)
+        self.everything = everything
         self.relevance: dict[str, torch.Tensor] = {}
-        #: Per operation, the per-sample absolute relevance it handed to its inputs.
+        #: Per operation, ``(2, batch)``: absolute and signed relevance handed to its inputs.
         self.handed: dict[str, torch.Tensor] = {}
         self.first_bad_forward: str | None = None
 
-    def start(self, names: Sequence[str], everything: bool = False) -> None:
-        self.names = set(names) if not everything else {"*"}
-        self.everything = everything
-        self.relevance = {}
-        self.handed = {}
-        self.first_bad_forward = None
-
-    def stop(self) -> dict[str, torch.Tensor]:
-        self.names = None
-        self.everything = False
-        out, self.relevance = self.relevance, {}
-        return out
+    def wants(self, name: str) -> bool:
+        return self.everything or name in self.names
 
     def watch_input(self, name: str, value: Any) -> Any:
         """``value`` itself, or a view of it that records the relevance reaching it."""
@@ -431,12 +428,31 @@ class Probe:
         return view
 
     def attach(self, name: str, tensor: torch.Tensor) -> None:
-        if self.everything or name in self.names:
+        def store(grad: torch.Tensor, name: str = name) -> None:
+            self.relevance[name] = grad.detach()
 
-            def store(grad: torch.Tensor, name: str = name) -> None:
-                self.relevance[name] = grad.detach()
+        tensor.register_hook(store)
 
-            tensor.register_hook(store)
+
+class Probe:
+    """Starts and stops the recording of the calls on each thread (see :class:`Recording`)."""
+
+    def __init__(self) -> None:
+        self._threads = threading.local()
+
+    @property
+    def current(self) -> Recording | None:
+        """The recording of the call running on this thread (``None``: nothing recorded)."""
+        return getattr(self._threads, "recording", None)
+
+    def start(self, names: Sequence[str], everything: bool = False) -> Recording | None:
+        recording = Recording(names, everything) if (names or everything) else None
+        self._threads.recording = recording
+        return recording
+
+    def stop(self) -> Recording | None:
+        recording, self._threads.recording = self.current, None
+        return recording
 
 
 def rewrite(

@@ -15,6 +15,7 @@ gradient x input; ``initial="one"`` starts every explanation with 1.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -135,6 +136,11 @@ class LRP:
         Compile the rewritten model with ``torch.compile`` (``True`` or its options).
     composite_params:
         Parameters for a composite given by name.
+
+    One object may explain batches from several threads at once (a web server's thread
+    pool): rules keep no per-call state on themselves, and each call records its layers and
+    diagnostics apart. Enter the context (which applies the canonizers) once, around all
+    threads' calls, not from each thread.
     """
 
     def __init__(
@@ -158,6 +164,8 @@ class LRP:
         self._want_trace = trace
         self._compile = compile
         self._entered = 0
+        self._building = threading.Lock()
+        self._ready = False
         self._warned: set[str] = set()  # layers already named in a growth warning
         self._checked_growth = 0.0  # largest input/output growth that checked clean
 
@@ -174,8 +182,14 @@ class LRP:
         return list(self._assigned)
 
     def _build(self) -> None:
-        if self._module is not None:
+        if self._ready:
             return
+        with self._building:  # threads that call a fresh LRP object at once build it once
+            if not self._ready:
+                self._build_locked()
+                self._ready = True
+
+    def _build_locked(self) -> None:
         self._assigned: list[tuple[Layer, Any]] = []
         if self._want_trace:
             try:
@@ -286,11 +300,13 @@ class LRP:
                 weights = output_weights(output, target, initial=initial, contrastive=contrastive)
                 (relevance,) = torch.autograd.grad(output, leaf, grad_outputs=weights)
         finally:
-            bad_forward = self.probe.first_bad_forward
-            recorded = self.probe.stop()
+            recording = self.probe.stop()
+        recorded = recording.relevance if recording is not None else {}
         report = None
         if diagnostics:
-            report = self._diagnose(recorded, self.probe.handed, relevance, weights, bad_forward)
+            report = self._diagnose(
+                recorded, recording.handed, relevance, weights, recording.first_bad_forward
+            )
             self._warn_growth(report.exploding)
         elif check_finite:
             self._check_growth(x, target, initial, contrastive, relevance, weights)

@@ -13,6 +13,7 @@ registered rule passes the conformance tests in ``tests/attribution/test_rules.p
 from __future__ import annotations
 
 import copy
+import threading
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -139,9 +140,7 @@ class Rule:
 
     def copy(self) -> Rule:
         """A fresh instance for one layer (rules never share state between layers)."""
-        fresh = copy.copy(self)
-        fresh.__dict__.pop("_recipes", None)
-        return fresh
+        return copy.copy(self)
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
@@ -161,27 +160,24 @@ class LinearRule(Rule):
             raise ConfigError(f"zero_params may only name 'bias', got {sorted(unknown)}")
         self.zero_params = zero
 
-    #: Set from the graph: the layer's input is known to be non-negative (e.g. after ReLU),
-    #: so no run-time sign check is needed.
-    _known_nonnegative = False
-    #: Set from the graph: outputs with ``z_j < 0`` are proven to receive no relevance.
-    _silent_negative = False
-
     def apply(self, op: Operation, x: Any, *rest: Any, **kwargs: Any) -> torch.Tensor:
         if op.linear is None or rest or kwargs:
             raise ConfigError(
                 f"{type(self).__name__} applies to linear layers; {op.name} ({op.kind}) is not one"
             )
-        self._known_nonnegative = op.nonnegative_input
-        self._silent_negative = op.silent_negative_outputs
         if torch.compiler.is_compiling():
-            return self.propagate(op.linear, x)
-        self._recipes: list[tuple[weakref.ref, Callable[[], torch.Tensor]]] = []
+            return self.propagate(op.linear, x)  # compiled code reads no per-call state
+        # What the graph knows of this call lives in a per-thread record, not on the rule,
+        # so that one LRP object can explain batches from several threads at once.
+        call = _Call(op.nonnegative_input, op.silent_negative_outputs)
+        previous = getattr(_CURRENT, "call", None)
+        _CURRENT.call = call
         try:
-            with torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack):
+            with torch.autograd.graph.saved_tensors_hooks(call.pack, _unpack):
                 return self.propagate(op.linear, x)
         finally:
-            self._recipes = []
+            _CURRENT.call = previous
+            call.recipes = []
 
     def derived(self, layer: LinearOp, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Modified weights ``compute()``, made from the layer's weights (and nothing else).
@@ -192,27 +188,24 @@ class LinearRule(Rule):
         the activations of a batch of one). Making them costs one pass over the weights.
         """
         value = compute()
-        recipes = self.__dict__.get("_recipes")
-        if recipes is not None:
-            recipes.append((weakref.ref(value), compute))
+        call = None if torch.compiler.is_compiling() else getattr(_CURRENT, "call", None)
+        if call is not None:
+            call.recipes.append((weakref.ref(value), compute))
         return value
-
-    def _pack(self, tensor: torch.Tensor) -> Any:
-        for reference, compute in self._recipes:
-            made = reference()
-            if (
-                made is not None
-                and made.data_ptr() == tensor.data_ptr()
-                and made.shape == tensor.shape
-                and made.stride() == tensor.stride()
-                and made.dtype == tensor.dtype
-            ):
-                return _Recipe(compute)
-        return tensor
 
     def signed_input(self, x: torch.Tensor) -> bool:
         """Whether ``x`` has negative entries (known from the graph, else checked)."""
-        return False if self._known_nonnegative else _signed(x)
+        if torch.compiler.is_compiling():
+            return True  # the generalized forms are exact for non-negative inputs too
+        call = getattr(_CURRENT, "call", None)
+        return False if call is not None and call.nonnegative else _signed(x)
+
+    def silent_negative_outputs(self) -> bool:
+        """The graph proved that this call's outputs below zero receive no relevance."""
+        if torch.compiler.is_compiling():
+            return False
+        call = getattr(_CURRENT, "call", None)
+        return call is not None and call.silent
 
     def bias(self, layer: LinearOp) -> torch.Tensor | None:
         """The bias the rule's denominators use (``None`` when zeroed or absent)."""
@@ -253,6 +246,35 @@ class LinearRule(Rule):
 
 #: Multiply-adds per output element up to which a layer recomputes its denominators.
 RECOMPUTE_MACS = 64
+
+
+class _Call:
+    """One application of a linear rule: what the graph knows, and the recipes of the
+    modified weights made during it (see :meth:`LinearRule.derived`)."""
+
+    __slots__ = ("nonnegative", "recipes", "silent")
+
+    def __init__(self, nonnegative: bool, silent: bool) -> None:
+        self.nonnegative = nonnegative
+        self.silent = silent
+        self.recipes: list[tuple[weakref.ref, Callable[[], torch.Tensor]]] = []
+
+    def pack(self, tensor: torch.Tensor) -> Any:
+        for reference, compute in self.recipes:
+            made = reference()
+            if (
+                made is not None
+                and made.data_ptr() == tensor.data_ptr()
+                and made.shape == tensor.shape
+                and made.stride() == tensor.stride()
+                and made.dtype == tensor.dtype
+            ):
+                return _Recipe(compute)
+        return tensor
+
+
+#: The linear-rule call running on this thread (rule applications never nest).
+_CURRENT = threading.local()
 
 
 class _Recipe:
@@ -355,7 +377,7 @@ class Gamma(LinearRule):
     def propagate(self, layer: LinearOp, x: torch.Tensor) -> torch.Tensor:
         w, b, g = layer.weight, self.bias(layer), self.gamma
         signed = self.signed_input(x)
-        if self._silent_negative and b is layer.bias and not signed:
+        if self.silent_negative_outputs() and b is layer.bias and not signed:
             w_up = self.derived(layer, lambda: w + g * w.clamp(min=0))
             b_up = None if b is None else b + g * b.clamp(min=0)
             return self.normalized(layer, x, value=_output(layer, x),
