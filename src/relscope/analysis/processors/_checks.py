@@ -15,3 +15,14 @@ def choice(processor: Processor, name: str, options: tuple[str, ...]) -> str:
             f"{', '.join(options)}, found {value!r}"
         )
     return value
+
+
+def below_samples(processor: Processor, name: str, n: int, low: int = 1) -> int:
+    """The integer parameter ``name``, refused unless ``low <= value < n`` (``n``: samples)."""
+    value = getattr(processor, name)
+    if not low <= value < n:
+        raise ConfigError(
+            f"{type(processor).__name__}: {name} must be between {low} and N - 1 = {n - 1}, "
+            f"found {value}"
+        )
+    return value

@@ -26,7 +26,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from relscope.analysis.params import Param
 from relscope.analysis.pipeline import Processor, register_processor
-from relscope.analysis.processors._checks import choice
+from relscope.analysis.processors._checks import below_samples, choice
 from relscope.errors import ConfigError
 
 __all__ = [
@@ -111,11 +111,7 @@ class KNNGraph(Processor):
             )
         features = _features(self, data)
         n = features.shape[0]
-        if not 1 <= self.n_neighbors < n:
-            raise ConfigError(
-                f"KNNGraph: n_neighbors must be between 1 and N - 1 = {n - 1}, "
-                f"found {self.n_neighbors}"
-            )
+        below_samples(self, "n_neighbors", n)
         approximate = self.approximate
         if approximate == "auto":
             approximate = n > self.exact_max

@@ -16,6 +16,7 @@ from sklearn.neighbors import kneighbors_graph
 
 from relscope.analysis.params import Param
 from relscope.analysis.pipeline import Processor, register_processor
+from relscope.analysis.processors._checks import below_samples
 from relscope.analysis.processors.embedding import embedding_features
 from relscope.errors import ConfigError
 
@@ -125,11 +126,7 @@ class Agglomerative(Processor):
         _check_k(self, self.n_clusters, n)
         connectivity = None
         if self.connectivity_neighbors is not None:
-            if not 1 <= self.connectivity_neighbors < n:
-                raise ConfigError(
-                    f"Agglomerative: connectivity_neighbors must be between 1 and N - 1 = "
-                    f"{n - 1}, found {self.connectivity_neighbors}"
-                )
+            below_samples(self, "connectivity_neighbors", n)
             connectivity = kneighbors_graph(features, self.connectivity_neighbors)
         elif n > self.max_dense:
             raise ConfigError(

@@ -18,7 +18,7 @@ from sklearn import decomposition, manifold
 
 from relscope.analysis.params import Param
 from relscope.analysis.pipeline import Processor, register_processor
-from relscope.analysis.processors._checks import choice
+from relscope.analysis.processors._checks import below_samples, choice
 from relscope.errors import ConfigError
 
 __all__ = ["LLE", "PCA", "TSNE", "UMAP", "SpectralEmbedding", "embedding_features"]
@@ -269,15 +269,8 @@ class UMAP(Processor):
     def function(self, data: Any) -> np.ndarray:
         features = embedding_features(self, data)
         n = features.shape[0]
-        if not 2 <= self.n_neighbors < n:
-            raise ConfigError(
-                f"UMAP: n_neighbors must be between 2 and N - 1 = {n - 1}, found {self.n_neighbors}"
-            )
-        if not 1 <= self.n_components < n:
-            raise ConfigError(
-                f"UMAP: n_components must be between 1 and N - 1 = {n - 1}, "
-                f"found {self.n_components}"
-            )
+        below_samples(self, "n_neighbors", n, low=2)
+        below_samples(self, "n_components", n)
         import numba
 
         with warnings.catch_warnings():
@@ -333,15 +326,8 @@ class LLE(Processor):
         solver = choice(self, "eigen_solver", ("auto", "arpack", "dense"))
         features = embedding_features(self, data)
         n = features.shape[0]
-        if not 1 <= self.n_neighbors < n:
-            raise ConfigError(
-                f"LLE: n_neighbors must be between 1 and N - 1 = {n - 1}, found {self.n_neighbors}"
-            )
-        if not 1 <= self.n_components < n:
-            raise ConfigError(
-                f"LLE: n_components must be between 1 and N - 1 = {n - 1}, "
-                f"found {self.n_components}"
-            )
+        below_samples(self, "n_neighbors", n)
+        below_samples(self, "n_components", n)
         if n > self.max_dense:
             if solver == "dense":
                 raise ConfigError(
