@@ -279,8 +279,7 @@ def silent_negative_nodes(
             return True
         if mode != "follows":
             return False
-        kind = _follow_kind(user, modules)
-        return kind is not None and zero_safe.get(user.name, False)
+        return _keeps_zeros(user, modules) and zero_safe.get(user.name, False)
 
     # Consumers come later in the graph: walk it backwards so their answers are known.
     for node in reversed(nodes):
@@ -299,13 +298,13 @@ def silent_negative_nodes(
     return silent
 
 
-def _follow_kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str | None:
-    """The kind of an operation that maps zero entries to zero entries, else ``None``."""
+def _keeps_zeros(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:
+    """Whether the operation maps zero entries to zero entries (f(0) = 0 activations,
+    reshapes, max pooling)."""
     if _calls(node, modules, _ZERO_KEEPING_MODULES, _ZERO_KEEPING_FUNCTIONS,
               _ZERO_KEEPING_METHODS):  # fmt: skip
-        return "activation"
-    kind, _ = _node_kind(node, modules)
-    return kind if kind in ("reshape", "maxpool") else None
+        return True
+    return _node_kind(node, modules)[0] in ("reshape", "maxpool")
 
 
 def _is_size(node: torch.fx.Node, sizes: set[str]) -> bool:

@@ -25,7 +25,7 @@ from torch import nn
 from relscope.attribution.functions import normalize, tie
 from relscope.attribution.layers import Operation
 from relscope.attribution.pooling import max_pool_settings
-from relscope.attribution.rules import DEFAULT_EPS, Norm, Rule, register_rule
+from relscope.attribution.rules import Norm, register_rule
 from relscope.errors import ConfigError
 
 __all__ = ["MaxAsAverage", "adaptive_window_sums", "window_sums"]
@@ -107,7 +107,7 @@ def _adaptive_output_size(
 
 
 @register_rule("max_as_average")
-class MaxAsAverage(Rule):
+class MaxAsAverage(Norm):
     """Max pooling explained as average pooling: the norm rule over each pooling window.
 
     ``R_i = a_i * sum_j R_j / stab(sum_{k in window j} a_k)`` with the windows of the max
@@ -120,9 +120,6 @@ class MaxAsAverage(Rule):
 
     kinds = frozenset({"maxpool"})
 
-    def __init__(self, eps: float = DEFAULT_EPS) -> None:
-        self.eps = Norm(eps).eps
-
     def apply(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
         settings = max_pool_settings(op.module, op.function, args, kwargs)
         adaptive = None if settings else _adaptive_output_size(op.module, op.function, args, kwargs)
@@ -132,7 +129,7 @@ class MaxAsAverage(Rule):
                     f"max_as_average on {op.name}: only max pooling of one input that returns "
                     "no indices can be explained as average pooling"
                 )
-            return Norm(self.eps).apply(op, *args, **kwargs)
+            return super().apply(op, *args, **kwargs)
         with torch.no_grad():
             value = op(*args, **kwargs)
         source = tie(args[0])

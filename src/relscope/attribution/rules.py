@@ -117,8 +117,9 @@ class Rule:
         ``None`` and are not checked: epsilon on an output near zero hands on the
         contributions ``a_i w_ij`` of an output much smaller than their magnitudes, which
         is LRP-0's (gradient x input's) legitimate behaviour, not a cancelling rule; the
-        same holds for sums, z^B outside its bounds and the unified rule. The engine flags a
-        layer that exceeds its bound (``LRP(...)(x, diagnostics=True)``).
+        same holds for sums, z^B (its shares are non-negative only for inputs within its
+        often rough bounds) and the unified rule; gradient methods conserve nothing. The
+        engine flags a layer that exceeds its bound (``LRP(...)(x, diagnostics=True)``).
         """
         return None
 
@@ -554,11 +555,6 @@ class ZBox(LinearRule):
     ``low``/``high`` broadcast to the input (e.g. per-channel bounds after normalization).
     """
 
-    def growth_bound(self) -> float | None:
-        # Shares are non-negative (bound 1) only for inputs within [low, high]; bounds are
-        # often rough guesses, and a slightly negative share is no explosion.
-        return None
-
     def __init__(
         self,
         low: float | torch.Tensor,
@@ -846,9 +842,6 @@ class Gradient(Rule):
 
     at_zero = "follows"
 
-    def growth_bound(self) -> float | None:
-        return None  # exact bookkeeping for reshapes, no conservation for gradient methods
-
     def apply(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
         if op.linear is not None and args and not kwargs and len(args) == 1:
             return op.linear(args[0], op.linear.weight, op.linear.bias)
@@ -911,9 +904,6 @@ class _MergeValue(torch.autograd.Function):
 class _ReluBackward(Rule):
     kinds = frozenset({"activation"})
     use_forward_mask: ClassVar[bool] = True
-
-    def growth_bound(self) -> float | None:
-        return None  # a gradient method
 
     def apply(self, op: Operation, x: Any, *args: Any, **kwargs: Any) -> Any:
         with torch.no_grad():
