@@ -187,6 +187,12 @@ class LRP:
         with self._building:  # threads that call a fresh LRP object at once build it once
             if not self._ready:
                 self._build_locked()
+                self._rule_of = {layer.name: rule for layer, rule in self._assigned}
+                # Gradient methods have no bounded rule on a linear layer: nothing to check.
+                self._bounded = any(
+                    layer.kind in ("dense", "convolution") and rule.growth_bound() is not None
+                    for layer, rule in self._assigned
+                )
                 self._ready = True
 
     def _build_locked(self) -> None:
@@ -323,7 +329,7 @@ class LRP:
 
     def _check_growth(self, x, target, initial, contrastive, relevance, weights) -> None:
         """Cheap test on every call; a diagnostic pass only when relevance grew a lot."""
-        if relevance.ndim < 1 or len(relevance) == 0 or not self._bounded():
+        if relevance.ndim < 1 or len(relevance) == 0 or not self._bounded:
             return
         given = weights.detach().abs().reshape(len(weights), -1).sum(1)
         got = relevance.detach().abs().reshape(len(relevance), -1).sum(1)
@@ -337,20 +343,13 @@ class LRP:
         if not report.exploding:
             self._checked_growth = factor  # legitimate amplification: look again at 10x
 
-    def _bounded(self) -> bool:
-        """Whether some linear layer has a relevance rule (gradient methods have none)."""
-        return any(
-            layer.kind in ("dense", "convolution") and rule.growth_bound() is not None
-            for layer, rule in self._assigned
-        )
-
     def _warn_growth(self, exploding: list[tuple[str, float, float]]) -> None:
         fresh = [entry for entry in exploding if entry[0] not in self._warned]
         if not fresh:
             return
         name, worst, bound = fresh[0]
         self._warned.update(entry[0] for entry in exploding)
-        rule = dict((layer.name, r) for layer, r in self._assigned).get(name)
+        rule = self._rule_of.get(name)
         more = f" (and {len(fresh) - 1} more layers)" if len(fresh) > 1 else ""
         warnings.warn(
             f"relevance explodes at layer {name} ({rule!r}): it hands on {worst:.3g} times "
@@ -384,10 +383,10 @@ class LRP:
             first = f"{following} (its rule made the input relevance non-finite)"
         ordered = {name: sums[name] for name in (l.name for l in self.layers) if name in sums}  # noqa: E741
         order = [layer.name for layer in reversed(self.layers) if layer.name in growth]
-        bounds = {layer.name: rule.growth_bound() for layer, rule in self._assigned}
         exploding = []
         for name in order:
-            bound, worst = bounds.get(name), float(growth[name][0].max())
+            rule, worst = self._rule_of.get(name), float(growth[name][0].max())
+            bound = None if rule is None else rule.growth_bound()
             if bound is not None and worst > bound * (1 + 1e-3):
                 exploding.append((name, worst, bound))
         growth = {name: growth[name] for name in reversed(order)}
