@@ -43,14 +43,8 @@ TARGET = [0, 3, 1]
 LRP_COMPOSITES = sorted(set(list_composites()) - set(GRADIENT_COMPOSITES))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many tiny float64 operations: with two threads on a busy machine the thread hand-offs
-    # cost more than the arithmetic (several times the run time of this module).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Many tiny float64 operations: one torch thread (the conftest fixture).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def inputs(network: str, *, seed: int = 0, batch: int = 3) -> torch.Tensor:

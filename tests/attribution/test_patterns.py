@@ -14,14 +14,8 @@ from relscope.errors import ConfigError, FormatError, PathError
 f64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Hundreds of tiny float64 operations: with two threads on a busy machine, thread
-    # hand-offs cost more than the arithmetic (48 s instead of 7 s for this module).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Many tiny float64 operations: one torch thread (the conftest fixture).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:

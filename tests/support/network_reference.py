@@ -534,6 +534,25 @@ def _bn(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels)
 
 
+def _downsample(cin: int, cout: int, stride: int, bias: bool) -> nn.Sequential | None:
+    """A ResNet block's strided 1x1 conv-bn shortcut, where the identity does not fit."""
+    if stride == 1 and cin == cout:
+        return None
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=bias), _bn(cout))
+
+
+def _residual(block: nn.Module, x: str, name: str, last: str) -> list[Step]:
+    """A ResNet block's shortcut (identity or downsample), its sum with ``last``, the ReLU."""
+    steps = []
+    identity = x
+    if block.downsample is not None:
+        identity = f"{name}.downsample"
+        steps.append(linear(identity, x, block.downsample[0], block.downsample[1]))
+    steps.append(Step(f"{name}.add", "add", (last, identity)))
+    steps.append(act(name, f"{name}.add", block.relu))
+    return steps
+
+
 class BasicBlock(nn.Module):
     """ResNet basic block: conv-bn-relu-conv-bn, plus the identity or a strided 1x1
     conv-bn shortcut, sum, relu (one ReLU module used twice, as in torchvision)."""
@@ -545,9 +564,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU()
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=bias)
         self.bn2 = _bn(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=bias), _bn(cout))
+        self.downsample = _downsample(cin, cout, stride, bias)
 
     def forward(self, x):
         identity = x
@@ -564,13 +581,7 @@ class BasicBlock(nn.Module):
             act(f"{name}.relu1", f"{name}.conv1", self.relu),
             linear(f"{name}.conv2", f"{name}.relu1", self.conv2, self.bn2),
         ]
-        identity = x
-        if self.downsample is not None:
-            identity = f"{name}.downsample"
-            steps.append(linear(identity, x, self.downsample[0], self.downsample[1]))
-        steps.append(Step(f"{name}.add", "add", (f"{name}.conv2", identity)))
-        steps.append(act(name, f"{name}.add", self.relu))
-        return steps
+        return steps + _residual(self, x, name, f"{name}.conv2")
 
 
 class Bottleneck(nn.Module):
@@ -586,9 +597,7 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(width, cout, 1, bias=bias)
         self.bn3 = _bn(cout)
         self.relu = nn.ReLU()
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=bias), _bn(cout))
+        self.downsample = _downsample(cin, cout, stride, bias)
 
     def forward(self, x):
         identity = x
@@ -608,13 +617,7 @@ class Bottleneck(nn.Module):
             act(f"{name}.relu2", f"{name}.conv2", self.relu),
             linear(f"{name}.conv3", f"{name}.relu2", self.conv3, self.bn3),
         ]
-        identity = x
-        if self.downsample is not None:
-            identity = f"{name}.downsample"
-            steps.append(linear(identity, x, self.downsample[0], self.downsample[1]))
-        steps.append(Step(f"{name}.add", "add", (f"{name}.conv3", identity)))
-        steps.append(act(name, f"{name}.add", self.relu))
-        return steps
+        return steps + _residual(self, x, name, f"{name}.conv3")
 
 
 class _ResNet(nn.Module):
