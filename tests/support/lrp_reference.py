@@ -441,6 +441,17 @@ def unified_params(preset: str, **coefficients: float) -> dict[str, Any]:
     return base
 
 
+def initial_relevance(logits: np.ndarray, target: int | Sequence[int]) -> np.ndarray:
+    """The target logit at the target class (one class, or one per sample), zero elsewhere."""
+    if logits.ndim != 2:
+        raise ValueError(f"model output must be (batch, classes), got {logits.shape}")
+    rows = np.arange(logits.shape[0])
+    targets = np.broadcast_to(np.asarray(target, dtype=np.int64), rows.shape)
+    relevance = np.zeros_like(logits)
+    relevance[rows, targets] = logits[rows, targets]
+    return relevance
+
+
 def reference_network_lrp0(
     model: nn.Sequential, x: Any, target: int | Sequence[int], *, eps: float = 0.0
 ) -> np.ndarray:
@@ -457,13 +468,7 @@ def reference_network_lrp0(
             if not isinstance(module, SUPPORTED_LAYERS + PASS_THROUGH_LAYERS):
                 raise TypeError(f"unsupported module {type(module).__name__}")
             acts.append(module(acts[-1]))
-    logits = acts[-1].numpy()
-    if logits.ndim != 2:
-        raise ValueError(f"model output must be (batch, classes), got {logits.shape}")
-    rows = np.arange(logits.shape[0])
-    targets = np.broadcast_to(np.asarray(target, dtype=np.int64), rows.shape)
-    relevance = np.zeros_like(logits)
-    relevance[rows, targets] = logits[rows, targets]
+    relevance = initial_relevance(acts[-1].numpy(), target)
     for module, a_in in zip(reversed(list(net)), reversed(acts[:-1]), strict=True):
         a_np = a_in.numpy()
         if isinstance(module, SUPPORTED_LAYERS):

@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from support.lrp_reference import reference_relevance, stab
+from support.lrp_reference import initial_relevance, reference_relevance, stab
 
 EPS = 1e-6
 GAMMA = 0.25
@@ -465,14 +465,7 @@ def reference_lrp(
     steps = program_of(_model_copy(model))
     acts, fused = _forward(steps, _as_numpy(x))
     logits = acts[steps[-1].out]
-    if logits.ndim != 2:
-        raise ValueError(f"the output must be (batch, classes), got {logits.shape}")
-    rows = np.arange(logits.shape[0])
-    targets = np.broadcast_to(np.asarray(target, dtype=np.int64), rows.shape)
-    start = np.zeros_like(logits)
-    start[rows, targets] = logits[rows, targets]
-
-    relevance: dict[str, np.ndarray] = {steps[-1].out: start}
+    relevance: dict[str, np.ndarray] = {steps[-1].out: initial_relevance(logits, target)}
     first_linear = next(s.out for s in steps if s.op == "linear")
 
     def give(name: str, value: np.ndarray) -> None:
