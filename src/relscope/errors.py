@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from os import PathLike
 
-__all__ = ["ConfigError", "FormatError", "PathError", "RelscopeError", "RelscopeWarning"]
+__all__ = [
+    "ConfigError",
+    "FormatError",
+    "PathError",
+    "RegistryError",
+    "RelscopeError",
+    "RelscopeWarning",
+]
 
 
 def _one_line(text: str) -> str:
@@ -61,6 +68,10 @@ class PathError(RelscopeError, ValueError):
 
 class ConfigError(RelscopeError, ValueError):
     """An argument or configuration value is invalid."""
+
+
+class RegistryError(ConfigError):
+    """A name is unknown to an extension point, or registered there twice."""
 
 
 class RelscopeWarning(UserWarning):

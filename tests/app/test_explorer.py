@@ -20,10 +20,10 @@ from PIL import Image
 
 from relscope.analysis.scores import eigengap
 from relscope.app.links import selection_code, view_fragment
-from relscope.attribution.colormaps import get_colormap
 from relscope.data.analysis_db import AnalysisDatabase
 from relscope.data.attribution_db import AttributionSet
 from relscope.data.dataset import HDF5Dataset
+from relscope.render.colormaps import get_colormap
 from support.browser import chromium, ensure_frontend, running_server
 from support.projects import CLASSES, make_explorer_project
 from support.virelay_project import make_virelay_project

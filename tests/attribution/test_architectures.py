@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from relscope.attribution import LRP, Epsilon, Flat, ZBox, ZPlus
-from relscope.attribution.composites import Composite, First
-from relscope.attribution.rules import Norm
+from relscope.attribution.lrp.composites import Composite, First
+from relscope.attribution.lrp.rules import Norm
 from relscope.errors import RelscopeWarning
 from support import zoo
 

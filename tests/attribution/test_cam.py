@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from relscope.attribution.attributors import get_attributor
-from relscope.attribution.cam import GradCAM
+from relscope.attribution.methods.cam import GradCAM
 from relscope.errors import ConfigError
 
 

@@ -16,7 +16,7 @@ from relscope.attribution import (
     list_composites,
     trace,
 )
-from relscope.attribution.composites import COMPOSITES, Composite
+from relscope.attribution.lrp.composites import COMPOSITES, Composite
 from relscope.errors import ConfigError
 
 from .nets import make, with_batch_norm
@@ -117,7 +117,7 @@ class Signs(nn.Module):
 
 
 def test_non_negativity_analysis_is_sound():
-    from relscope.attribution.graph import nonnegative_nodes
+    from relscope.attribution.lrp.graph import nonnegative_nodes
 
     model = Signs()
     graph = torch.fx.symbolic_trace(model).graph

@@ -7,7 +7,7 @@ import torch
 
 from relscope.attribution import segments
 from relscope.attribution.config import MethodConfig, Segment, method_config
-from relscope.attribution.gradients import LRPAttributor, SmoothGrad
+from relscope.attribution.methods.gradients import LRPAttributor, SmoothGrad
 from relscope.errors import ConfigError
 
 

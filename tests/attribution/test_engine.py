@@ -24,8 +24,8 @@ from relscope.attribution import (
     segments,
     trace,
 )
-from relscope.attribution.composites import Composite
-from relscope.attribution.functions import normalize, tie
+from relscope.attribution.lrp.composites import Composite
+from relscope.attribution.lrp.functions import normalize, tie
 from relscope.errors import ConfigError, RelscopeWarning
 
 from .nets import gradient_times_input, make, with_batch_norm

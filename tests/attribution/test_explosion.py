@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from relscope.attribution import LRP, Composite, get_composite
-from relscope.attribution.composites import list_composites
-from relscope.attribution.rules import Gamma
+from relscope.attribution.lrp.composites import list_composites
+from relscope.attribution.lrp.rules import Gamma
 from relscope.errors import RelscopeWarning
 from support import zoo
 

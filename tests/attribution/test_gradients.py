@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from relscope.attribution.attributors import ATTRIBUTORS, get_attributor, list_attributors
-from relscope.attribution.composites import get_composite
-from relscope.attribution.gradients import (
+from relscope.attribution.lrp.composites import get_composite
+from relscope.attribution.lrp.engine import attribute
+from relscope.attribution.methods.gradients import (
     DeconvNet,
     DeepTaylor,
     Gradient,
@@ -24,7 +25,6 @@ from relscope.attribution.gradients import (
     LRPAttributor,
     SmoothGrad,
 )
-from relscope.attribution.lrp import attribute
 from relscope.errors import ConfigError
 
 from .nets import make

@@ -13,7 +13,7 @@ from torch import nn
 
 from relscope.attribution import LRP, get_composite, get_rule
 from relscope.attribution.config import method_config
-from relscope.attribution.layers import Operation
+from relscope.attribution.lrp.layers import Operation
 from relscope.errors import ConfigError
 
 EPS = 1e-6

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from relscope.attribution import LRP, AlphaBeta, Epsilon, Gamma, ZBox, ZPlus
-from relscope.attribution import rules as rules_module
-from relscope.attribution.layers import Operation, linear_op
-from relscope.attribution.rules import LinearRule
+from relscope.attribution.lrp import rules as rules_module
+from relscope.attribution.lrp.layers import Operation, linear_op
+from relscope.attribution.lrp.rules import LinearRule
 
 RULES = {
     "epsilon": Epsilon,

@@ -20,8 +20,8 @@ import pytest
 import torch
 from torch import nn
 
-from relscope.attribution.composites import get_composite, list_composites
-from relscope.attribution.lrp import attribute
+from relscope.attribution.lrp.composites import get_composite, list_composites
+from relscope.attribution.lrp.engine import attribute
 from support.lrp_reference import reference_network_lrp0, reference_relevance
 from support.network_reference import (
     COMPOSITE_RULES,

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from relscope.attribution.attributors import get_attributor
-from relscope.attribution.patterns import PatternAttribution, PatternNet, PatternStatistics
+from relscope.attribution.methods.patterns import PatternAttribution, PatternNet, PatternStatistics
 from relscope.errors import ConfigError, FormatError, PathError
 
 f64 = torch.float64

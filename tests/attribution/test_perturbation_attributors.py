@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from relscope.attribution.attributors import get_attributor, list_attributors
-from relscope.attribution.perturbation import (
+from relscope.attribution.methods.occlusion import (
     LIME,
     RISE,
     LimeAttribution,

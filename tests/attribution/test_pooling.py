@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from relscope.attribution.layers import Operation
-from relscope.attribution.pooling import max_pool_settings, winner_takes_all
-from relscope.attribution.rules import WinnerTakesAll
+from relscope.attribution.lrp.layers import Operation
+from relscope.attribution.lrp.pooling import max_pool_settings, winner_takes_all
+from relscope.attribution.lrp.rules import WinnerTakesAll
 
 POOLS = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 

@@ -22,9 +22,9 @@ from relscope.attribution import (
     get_rule,
     list_rules,
 )
-from relscope.attribution import rules as rules_module
-from relscope.attribution.layers import Operation, linear_op
-from relscope.attribution.rules import RULES, LinearRule
+from relscope.attribution.lrp import rules as rules_module
+from relscope.attribution.lrp.layers import Operation, linear_op
+from relscope.attribution.lrp.rules import RULES, LinearRule
 from relscope.errors import ConfigError
 from support.lrp_reference import reference_relevance, unified_params
 

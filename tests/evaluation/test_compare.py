@@ -9,9 +9,9 @@ from PIL import Image
 from torch import nn
 
 from relscope.attribution import LRP
-from relscope.attribution.image import heatmap
 from relscope.errors import ConfigError
 from relscope.evaluation import compare, perturbation_curve
+from relscope.render.image import heatmap
 
 
 def net(seed: int) -> nn.Module:

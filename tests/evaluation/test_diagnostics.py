@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from relscope.attribution import Epsilon
-from relscope.attribution.composites import Composite
-from relscope.attribution.functions import normalize, tie
+from relscope.attribution.lrp.composites import Composite
+from relscope.attribution.lrp.functions import normalize, tie
 from relscope.errors import ConfigError
 from relscope.evaluation import DiagnosticsReport, diagnose
 
@@ -199,7 +199,7 @@ def test_the_report_names_an_exploding_layer():
     import dataclasses
 
     from relscope.attribution import Composite
-    from relscope.attribution.rules import Gamma
+    from relscope.attribution.lrp.rules import Gamma
     from relscope.errors import RelscopeWarning
 
     class SingleDenominatorGamma(Gamma):  # the old fault: w + gamma w^+ on every output

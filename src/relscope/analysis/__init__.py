@@ -39,6 +39,7 @@ from relscope.analysis.pipeline import (
     Task,
     as_processor,
     get_processor,
+    list_processors,
     register_processor,
 )
 from relscope.analysis.scores import eigengap, rank_categories, separability
@@ -72,6 +73,7 @@ __all__ = [
     "content_hash",
     "eigengap",
     "get_processor",
+    "list_processors",
     "load_spray_config",
     "open_storage",
     "rank_categories",

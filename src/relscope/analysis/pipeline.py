@@ -31,8 +31,10 @@ import yaml
 from relscope.analysis.cache import MISSING, Storage, cache_key
 from relscope.analysis.params import Configurable, Param
 from relscope.errors import ConfigError
+from relscope.registry import Registry
 
 __all__ = [
+    "PROCESSORS",
     "FunctionProcessor",
     "Parallel",
     "Pipeline",
@@ -42,6 +44,7 @@ __all__ = [
     "Task",
     "as_processor",
     "get_processor",
+    "list_processors",
     "register_processor",
 ]
 
@@ -54,8 +57,8 @@ class _Nothing:
 
 _NOTHING = _Nothing()
 
-_REGISTRY: dict[str, Any] = {}
-_NAMES: dict[Any, str] = {}
+#: The processor extension point: name -> processor class or function.
+PROCESSORS: Registry[Any] = Registry("processor", module=__name__)
 
 
 def register_processor(name: str) -> Callable[[_T], _T]:
@@ -74,34 +77,30 @@ def register_processor(name: str) -> Callable[[_T], _T]:
     """
 
     def decorator(obj: _T) -> _T:
-        existing = _REGISTRY.get(name)
-        if existing is not None and existing is not obj:
-            raise ConfigError(f"processor name {name!r} is already registered to {existing!r}")
         if not callable(obj):
             raise ConfigError(f"cannot register {obj!r} as processor {name!r}: not callable")
-        _REGISTRY[name] = obj
-        _NAMES[obj] = name
-        return obj
+        return PROCESSORS.register(name, obj)
 
     return decorator
 
 
 def get_processor(name: str) -> Any:
     """The processor class or function registered under ``name``."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY)) or "none"
-        raise ConfigError(f"unknown processor {name!r} (registered: {known})") from None
+    return PROCESSORS.get(name)
+
+
+def list_processors() -> list[str]:
+    """Names of all registered processors."""
+    return PROCESSORS.names()
 
 
 def _registered_name(obj: Any) -> str:
-    try:
-        return _NAMES[obj]
-    except (KeyError, TypeError):
+    name = PROCESSORS.name_of(obj)
+    if name is None:
         raise ConfigError(
             f"{_identity(obj)} is not registered; add @register_processor(name) to serialize it"
-        ) from None
+        )
+    return name
 
 
 def _identity(obj: Any) -> str:

@@ -26,9 +26,9 @@ from relscope.app.store import (
     label_name,
     summary,
 )
-from relscope.attribution.colormaps import get_colormap, list_colormaps
-from relscope.attribution.image import heatmap_png, overlay
 from relscope.errors import RelscopeError
+from relscope.render.colormaps import get_colormap, list_colormaps
+from relscope.render.image import heatmap_png, overlay
 
 __all__ = ["router"]
 

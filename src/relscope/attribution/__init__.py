@@ -1,5 +1,8 @@
-"""Attribution: rules, composites, canonizers, the LRP engine and the other attribution
-methods (PyTorch, no files).
+"""Attribution (PyTorch, no files): a small core (:mod:`~relscope.attribution.core`: the
+result type, targets, fills, checks), LRP (:mod:`~relscope.attribution.lrp`: engine,
+graph, rules, composites, canonizers) and the other methods
+(:mod:`~relscope.attribution.methods`: gradients, occlusion / LIME / RISE, Grad-CAM,
+patterns), all behind one attributor registry.
 
 >>> import torch
 >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
@@ -11,7 +14,7 @@ torch.Size([5, 4])
 >>> output, attribution = get_attributor("smoothgrad", n=16)(model, x, target=0)
 
 The attributors ``Gradient``, ``GuidedBackprop`` and ``DeconvNet`` share their names with
-rules; import them from :mod:`relscope.attribution.gradients` or use ``get_attributor``.
+rules; import them from :mod:`relscope.attribution.methods.gradients` or use ``get_attributor``.
 """
 
 from relscope.attribution.attributors import (
@@ -20,9 +23,9 @@ from relscope.attribution.attributors import (
     list_attributors,
     register_attributor,
 )
-from relscope.attribution.cam import GradCAM
-from relscope.attribution.canonizers import AttributeOverride, Canonizer, MergeBatchNorm
-from relscope.attribution.composites import (
+from relscope.attribution.core import Attribution
+from relscope.attribution.lrp.canonizers import AttributeOverride, Canonizer, MergeBatchNorm
+from relscope.attribution.lrp.composites import (
     Composite,
     First,
     Index,
@@ -35,27 +38,18 @@ from relscope.attribution.composites import (
     register_composite,
     segments,
 )
-from relscope.attribution.gradients import (
-    DeepTaylor,
-    InputXGradient,
-    IntegratedGradients,
-    LRPAttributor,
-    SmoothGrad,
-)
-from relscope.attribution.graph import Layer, TraceError, trace
-from relscope.attribution.lrp import LRP, Attribution, Diagnostics, NumericalError, attribute
-from relscope.attribution.patterns import PatternAttribution, PatternNet
-from relscope.attribution.perturbation import LIME, RISE, Occlusion
-from relscope.attribution.rules import (
+from relscope.attribution.lrp.engine import LRP, Diagnostics, NumericalError, attribute
+from relscope.attribution.lrp.graph import Layer, TraceError, trace
+from relscope.attribution.lrp.rules import (
     AlphaBeta,
-    DeconvNet,
     Epsilon,
     Flat,
     Gamma,
     Gradient,
-    GuidedBackprop,
     Norm,
     Pass,
+    ReLUDeconvNet,
+    ReLUGuidedBackprop,
     Rule,
     UnifiedRule,
     UniformSplit,
@@ -67,6 +61,18 @@ from relscope.attribution.rules import (
     list_rules,
     register_rule,
 )
+from relscope.attribution.methods.cam import GradCAM
+from relscope.attribution.methods.gradients import (
+    DeconvNet,
+    DeepTaylor,
+    GuidedBackprop,
+    InputXGradient,
+    IntegratedGradients,
+    LRPAttributor,
+    SmoothGrad,
+)
+from relscope.attribution.methods.occlusion import LIME, RISE, Occlusion
+from relscope.attribution.methods.patterns import PatternAttribution, PatternNet
 
 __all__ = [
     "LIME",
@@ -104,6 +110,8 @@ __all__ = [
     "PatternAttribution",
     "PatternNet",
     "Predicate",
+    "ReLUDeconvNet",
+    "ReLUGuidedBackprop",
     "Rule",
     "SmoothGrad",
     "TraceError",

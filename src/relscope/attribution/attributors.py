@@ -20,39 +20,37 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from relscope.attribution.composites import Composite
-from relscope.attribution.lrp import LRP, Attribution, Target, output_weights
+from relscope.attribution.core import (
+    Attribution,
+    Target,
+    check_inputs,
+    forward,
+    target_weights,
+)
+from relscope.attribution.lrp.composites import Composite
+from relscope.attribution.lrp.engine import LRP
 from relscope.errors import ConfigError
+from relscope.registry import Registry
 
 __all__ = [
     "ATTRIBUTORS",
     "Attributor",
     "GradientBased",
-    "Seed",
-    "broadcast_to_inputs",
-    "check_inputs",
-    "check_seed",
-    "chunks",
-    "forward",
-    "generator_device",
-    "generator_for",
     "get_attributor",
     "list_attributors",
     "register_attributor",
-    "target_weights",
 ]
 
-ATTRIBUTORS: dict[str, type[Attributor]] = {}
+#: The attributor extension point: name -> attributor class.
+ATTRIBUTORS: Registry[type[Attributor]] = Registry("attributor", module=__name__)
 
 
 def register_attributor(name: str) -> Callable[[type[Attributor]], type[Attributor]]:
     """Class decorator: make an attributor available by ``name`` (one line per method)."""
 
     def decorate(cls: type[Attributor]) -> type[Attributor]:
-        if name in ATTRIBUTORS:
-            raise ValueError(f"attributor {name!r} is registered twice")
+        ATTRIBUTORS.register(name, cls)
         cls.name = name
-        ATTRIBUTORS[name] = cls
         return cls
 
     return decorate
@@ -60,47 +58,12 @@ def register_attributor(name: str) -> Callable[[type[Attributor]], type[Attribut
 
 def list_attributors() -> list[str]:
     """Names of all registered attributors."""
-    return sorted(ATTRIBUTORS)
+    return ATTRIBUTORS.names()
 
 
 def get_attributor(name: str, **params: Any) -> Attributor:
     """Build the registered attributor ``name`` with ``params``."""
-    try:
-        cls = ATTRIBUTORS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown attributor {name!r}; known attributors: {', '.join(list_attributors())}"
-        ) from None
-    try:
-        return cls(**params)
-    except TypeError as error:
-        raise ConfigError(f"attributor {name!r}: {error}") from None
-
-
-def check_inputs(inputs: Any) -> torch.Tensor:
-    """The inputs as a floating point batch, or a one-line error."""
-    if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
-        raise ConfigError("inputs must be a floating point tensor")
-    if inputs.ndim < 2:
-        raise ConfigError(f"inputs must be a batch (batch, ...), got shape {tuple(inputs.shape)}")
-    return inputs
-
-
-def forward(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """The model's output for ``inputs`` without a graph, checked to be ``(batch, classes)``."""
-    with torch.no_grad():
-        output = model(inputs)
-    if not isinstance(output, torch.Tensor) or output.ndim != 2:
-        raise ConfigError("the model must return one (batch, classes) tensor of class scores")
-    return output
-
-
-def target_weights(output: torch.Tensor, target: Target) -> torch.Tensor:
-    """Output weights selecting the target (one-hot of the class, or given weights).
-
-    Gradient methods explain the target score itself (weight 1, not the logit's value).
-    """
-    return output_weights(output, target, initial="one")
+    return ATTRIBUTORS.build(name, **params)
 
 
 class Attributor:
@@ -205,55 +168,3 @@ class GradientBased(Attributor):
                 lrp = LRP(model, composite)
             self._lrp = (model, lrp)
         return self._lrp[1]
-
-
-def broadcast_to_inputs(value: torch.Tensor, inputs: torch.Tensor, what: str) -> torch.Tensor:
-    """``value`` expanded to the inputs' shape (a view), or a one-line error naming ``what``."""
-    try:
-        shape = torch.broadcast_shapes(value.shape, inputs.shape)
-    except RuntimeError:
-        shape = None
-    if shape != inputs.shape:
-        raise ConfigError(
-            f"{what} of shape {tuple(value.shape)} does not broadcast to the inputs' "
-            f"shape {tuple(inputs.shape)}"
-        )
-    return value.expand_as(inputs)
-
-
-Seed = torch.Generator | int | None
-
-
-def check_seed(generator: Any) -> Seed:
-    """A ``torch.Generator``, an int seed or ``None``, else a one-line error."""
-    if generator is None or isinstance(generator, torch.Generator):
-        return generator
-    if isinstance(generator, int) and not isinstance(generator, bool):
-        return generator
-    kind = type(generator).__name__
-    raise ConfigError(f"generator must be a torch.Generator, an int seed or None, got {kind}")
-
-
-def generator_for(seed: Seed) -> torch.Generator | None:
-    """The generator for one call.
-
-    An int seed starts a fresh generator on every call, so that repeated calls agree; a
-    Generator object is advanced (a sequence of calls is reproducible as a whole).
-    """
-    if isinstance(seed, int):
-        return torch.Generator().manual_seed(seed)
-    return seed
-
-
-def generator_device(generator: torch.Generator | None) -> torch.device:
-    """Where random numbers are drawn: the generator's device (CPU without one), so that
-    results do not depend on the inputs' device."""
-    return generator.device if generator is not None else torch.device("cpu")
-
-
-def chunks(total: int, size: int) -> list[slice]:
-    """Slices covering ``range(total)`` in pieces of at most ``size`` (all of it if 0)."""
-    if size < 0:
-        raise ConfigError(f"batch_size must be >= 0, got {size}")
-    size = size or total
-    return [slice(start, min(start + size, total)) for start in range(0, total, size)]

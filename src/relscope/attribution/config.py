@@ -35,9 +35,9 @@ from relscope.attribution.attributors import (
     get_attributor,
     list_attributors,
 )
-from relscope.attribution.composites import COMPOSITES, get_composite, list_composites, segments
+from relscope.attribution.lrp.composites import COMPOSITES, get_composite, list_composites, segments
+from relscope.attribution.lrp.rules import RULES, get_rule
 from relscope.attribution.parameters import ParameterError, check_parameters
-from relscope.attribution.rules import RULES, get_rule
 from relscope.errors import ConfigError
 
 __all__ = ["MethodConfig", "Segment", "method_config", "method_parameters"]

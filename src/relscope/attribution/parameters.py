@@ -7,7 +7,7 @@ annotations and refuses an unknown name (listing the known ones), a missing requ
 or a value of the wrong type (saying what was expected), each as a :class:`ParameterError`
 that names the parameter and its owner.
 
->>> from relscope.attribution.composites import COMPOSITES
+>>> from relscope.attribution.lrp.composites import COMPOSITES
 >>> check_parameters("epsilon", COMPOSITES["epsilon"], {"eps": "1e-3"})
 {'eps': 0.001}
 >>> try:

@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from relscope.attribution import LRP, Composite, NumericalError
+from relscope.attribution.core import forward, target_indices
 from relscope.errors import ConfigError
-from relscope.evaluation.perturbation import TargetSpec, _resolve_target
+from relscope.evaluation.perturbation import TargetSpec
 
 __all__ = ["Ablation", "Channels", "GuidedAblation", "ablate", "relevance_guided_ablation"]
 
@@ -194,11 +195,8 @@ def relevance_guided_ablation(
     _module(model, layer)
     if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
         raise ConfigError("inputs must be a floating point tensor")
-    with torch.no_grad():
-        original = model(inputs)
-    if not isinstance(original, torch.Tensor) or original.ndim != 2:
-        raise ConfigError("the model output must be a (batch, classes) tensor")
-    index = _resolve_target(target, original)
+    original = forward(model, inputs)
+    index = target_indices(target, original)
 
     with LRP(model, composite, **composite_params) as lrp:
         names = [item.name for item in lrp.layers]

@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from relscope.attribution import LRP, Composite
+from relscope.attribution.core import target_indices
 from relscope.errors import ConfigError
-from relscope.evaluation.perturbation import TargetSpec, _resolve_target
+from relscope.evaluation.perturbation import TargetSpec
 
 __all__ = ["DiagnosticsReport", "diagnose"]
 
@@ -183,7 +184,7 @@ def _target_for(target: TargetSpec, lrp: LRP, inputs: torch.Tensor) -> torch.Ten
     # Validating an explicit target needs the number of classes: one cheap forward.
     with torch.no_grad():
         output = lrp.model(inputs)
-    return _resolve_target(target, output).to(inputs.device)
+    return target_indices(target, output).to(inputs.device)
 
 
 def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:

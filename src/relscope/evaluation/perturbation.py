@@ -21,31 +21,31 @@ tensor([6.], dtype=torch.float64)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
+from relscope.attribution.core import (
+    Fill,
+    Target,
+    check_fill,
+    class_scores,
+    fill_values,
+    generator_device,
+    target_indices,
+)
 from relscope.errors import ConfigError
 
 __all__ = ["Fill", "PerturbationCurve", "TargetSpec", "perturbation_curve"]
 
-#: A class index per sample, one index for all samples, or ``None`` (the predicted class).
-TargetSpec = int | Sequence[int] | torch.Tensor | None
-#: What replaces a removed region: a strategy name, a constant, a tensor broadcastable to
-#: the inputs, or ``fill(inputs, generator)`` returning a tensor shaped like the inputs.
-Fill = (
-    Literal["zeros", "mean", "uniform", "normal"]
-    | float
-    | torch.Tensor
-    | Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
-)
+#: The class to score: an index per sample, one index for all, or ``None`` (the predicted
+#: class). The same targets as attribution's (:data:`relscope.attribution.core.Target`).
+TargetSpec = Target
 
 _ORDERS = ("most", "least", "random")
 _SCORES = ("logit", "probability")
-_FILL_KINDS = "'zeros', 'mean', 'uniform', 'normal', a number, a tensor or a function"
 
 
 @dataclass(frozen=True)
@@ -189,15 +189,12 @@ def perturbation_curve(
     removed = torch.tensor([k * regions // steps for k in range(steps + 1)], device=inputs.device)
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        output = model(x.reshape(-1, *inputs.shape[1:]))
-        if not isinstance(output, torch.Tensor) or output.ndim != 2:
-            shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output)
-            raise ConfigError(f"the model output must be (batch, classes), got {shape}")
+        output = class_scores(model(x.reshape(-1, *inputs.shape[1:])))
         return output.softmax(dim=1) if score == "probability" else output
 
     with torch.no_grad():
         clean = torch.cat([run(flat[i : i + batch_size]) for i in range(0, batch, batch_size)])
-        index = _resolve_target(target, clean)
+        index = target_indices(target, clean)
         scores = clean.new_empty(batch, steps + 1)
         scores[:, 0] = clean.gather(1, index[:, None]).squeeze(1)
         # Perturbed copies of all samples and steps share batches: (sample, step) pairs.
@@ -225,32 +222,6 @@ def perturbation_curve(
 
 
 # ---------------------------------------------------------------------------- helpers
-def _resolve_target(target: TargetSpec, output: torch.Tensor) -> torch.Tensor:
-    """Class indices ``(batch,)`` on ``output``'s device; ``None`` gives the predicted class."""
-    batch, classes = output.shape
-    if target is None:
-        return output.argmax(dim=1)
-    if isinstance(target, bool):
-        raise ConfigError("target must be a class index, a sequence of them or None")
-    if isinstance(target, int):
-        index = torch.full((batch,), target, device=output.device)
-    else:
-        try:
-            index = torch.as_tensor(target, device=output.device)
-        except (TypeError, ValueError, RuntimeError):
-            raise ConfigError("target must be a class index, a sequence of them or None") from None
-        if index.is_floating_point() or index.dtype == torch.bool or index.is_complex():
-            raise ConfigError("target must hold integer class indices")
-        index = index.reshape(-1).long()
-        if index.numel() == 1:
-            index = index.expand(batch)
-        if index.shape != (batch,):
-            raise ConfigError(f"target must hold {batch} class indices, got {index.numel()}")
-    if ((index < 0) | (index >= classes)).any():
-        raise ConfigError(f"target class out of range 0..{classes - 1}")
-    return index.long()
-
-
 def _positive_int(value: object, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -279,7 +250,7 @@ def _region_rank(
     """``rank[b, r]``: the step (0-based) at which region ``r`` of sample ``b`` is removed."""
     batch = inputs.shape[0]
     if order == "random":
-        keys = torch.rand(batch, regions, generator=generator, device=_device(generator, inputs))
+        keys = torch.rand(batch, regions, generator=generator, device=generator_device(generator))
         ranking = keys.to(inputs.device).argsort(dim=1)
     else:
         if attribution is None:
@@ -313,58 +284,13 @@ def _position_relevance(attribution: torch.Tensor, inputs: torch.Tensor) -> torc
     raise ConfigError(f"attribution must have shape {expected}, got {shape}")
 
 
-def _device(generator: torch.Generator | None, inputs: torch.Tensor) -> torch.device:
-    # Random numbers are drawn on the generator's device so that a CPU generator gives the
-    # same values whatever device the inputs are on.
-    return generator.device if generator is not None else inputs.device
-
-
 def _replacement(
     fill: Fill, inputs: torch.Tensor, flat: torch.Tensor, generator: torch.Generator | None
 ) -> torch.Tensor:
     """Values of a fully removed sample, shaped like ``flat`` ``(batch, channels, positions)``."""
-    device = _device(generator, inputs)
-
-    def draw(sampler: Callable[..., torch.Tensor]) -> torch.Tensor:
-        noise = sampler(flat.shape, generator=generator, device=device, dtype=flat.dtype)
-        return noise.to(flat.device)
-
-    if isinstance(fill, str):
-        if fill == "zeros":
-            value = torch.zeros_like(flat)
-        elif fill == "mean":
-            value = flat.mean(dim=2, keepdim=True).expand_as(flat)
-        elif fill == "uniform":
-            low = flat.amin(dim=2, keepdim=True)
-            high = flat.amax(dim=2, keepdim=True)
-            value = low + (high - low) * draw(torch.rand)
-        elif fill == "normal":
-            std, mean = torch.std_mean(flat, dim=2, keepdim=True, correction=0)
-            value = mean + std * draw(torch.randn)
-        else:
-            raise ConfigError(f"fill must be {_FILL_KINDS}, got {fill!r}")
-    elif isinstance(fill, bool):
-        raise ConfigError(f"fill must be {_FILL_KINDS}, got {fill}")
-    elif isinstance(fill, int | float):
-        value = torch.full_like(flat, float(fill))
-    elif isinstance(fill, torch.Tensor):
-        try:
-            full = torch.broadcast_to(fill.to(inputs), inputs.shape)
-        except RuntimeError:
-            raise ConfigError(
-                f"a fill tensor must broadcast to the inputs {tuple(inputs.shape)}, "
-                f"got {tuple(fill.shape)}"
-            ) from None
-        value = full.reshape(flat.shape)
-    elif callable(fill):
-        made = fill(inputs.detach(), generator)
-        if not isinstance(made, torch.Tensor) or made.shape != inputs.shape:
-            raise ConfigError(
-                f"a fill function must return a tensor of shape {tuple(inputs.shape)}"
-            )
-        value = made.detach().to(inputs).reshape(flat.shape)
-    else:
-        raise ConfigError(f"fill must be {_FILL_KINDS}, got {type(fill).__name__}")
+    if isinstance(fill, bool):
+        check_fill(fill)
+    value = fill_values(fill, inputs, generator).reshape(flat.shape)
     if not torch.isfinite(value).all():
         raise ConfigError("the fill values contain NaN or infinite values")
     return value

@@ -17,16 +17,21 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from relscope.attribution.composites import PROVISIONAL_KINDS, Composite, get_composite
-from relscope.attribution.graph import Layer, Probe, TracedModel, TraceError, rewrite, trace
+from relscope.attribution.core import Attribution, Target, output_weights
+from relscope.attribution.lrp.graph import Layer, Probe, TracedModel, TraceError, rewrite, trace
+from relscope.attribution.lrp.layers import PROVISIONAL_KINDS
 from relscope.errors import ConfigError, RelscopeError, RelscopeWarning
+from relscope.registry import registry
+
+if TYPE_CHECKING:
+    from relscope.attribution.lrp.composites import Composite
 
 __all__ = [
     "GROWTH_TRIGGER",
@@ -37,8 +42,6 @@ __all__ = [
     "attribute",
     "output_weights",
 ]
-
-Target = int | torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
 
 #: Every call compares the absolute input relevance with the absolute relevance put on the
 #: output; past this factor (and past ten times the largest factor already checked clean)
@@ -65,57 +68,6 @@ class Diagnostics:
     #: Layers whose absolute growth exceeds their rule's bound (:meth:`Rule.growth_bound`),
     #: in the order backward reaches them, with growth and bound.
     exploding: list[tuple[str, float, float]] = field(default_factory=list)
-
-
-@dataclass
-class Attribution:
-    """Result of one call; unpacks as ``output, relevance``."""
-
-    output: torch.Tensor
-    relevance: torch.Tensor
-    layers: dict[str, torch.Tensor] = field(default_factory=dict)
-    diagnostics: Diagnostics | None = None
-
-    def __iter__(self):
-        return iter((self.output, self.relevance))
-
-
-def output_weights(
-    output: torch.Tensor, target: Target, *, initial: str = "logit", contrastive: bool = False
-) -> torch.Tensor:
-    """The relevance put on the model output (the gradient of the backward pass)."""
-    if output.ndim != 2:
-        raise ConfigError(f"the model output must be (batch, classes), got {tuple(output.shape)}")
-    batch, classes = output.shape
-    if callable(target) and not isinstance(target, torch.Tensor):
-        weights = target(output.detach())
-        if not isinstance(weights, torch.Tensor) or weights.shape != output.shape:
-            raise ConfigError(f"the output weighting must return a {tuple(output.shape)} tensor")
-        return weights.to(output.dtype)
-    if isinstance(target, torch.Tensor) and target.is_floating_point():
-        if target.shape != output.shape:
-            raise ConfigError(
-                f"output weights must have shape {tuple(output.shape)}, got {tuple(target.shape)}"
-            )
-        return target.to(output)
-    if target is None:
-        index = output.detach().argmax(1)
-    elif isinstance(target, int):
-        index = torch.full((batch,), target, device=output.device)
-    else:
-        index = torch.as_tensor(target, device=output.device).long().reshape(-1)
-        if index.shape != (batch,):
-            raise ConfigError(f"target must hold {batch} class indices, got {tuple(index.shape)}")
-    if ((index < 0) | (index >= classes)).any():
-        raise ConfigError(f"target class out of range 0..{classes - 1}")
-    onehot = torch.nn.functional.one_hot(index, classes).to(output.dtype)
-    if contrastive:
-        onehot = onehot - (1 - onehot) / max(classes - 1, 1)
-    if initial == "logit":
-        return onehot * output.detach()
-    if initial == "one":
-        return onehot
-    raise ConfigError(f"initial must be 'logit' or 'one', got {initial!r}")
 
 
 class LRP:
@@ -153,7 +105,8 @@ class LRP:
         **composite_params: Any,
     ) -> None:
         if isinstance(composite, str):
-            composite = get_composite(composite, **composite_params)
+            # By name through the registry: the composites module imports this one.
+            composite = registry("composite").build(composite, **composite_params)
         elif composite_params:
             raise ConfigError("composite parameters are only accepted with a composite name")
         self.model = model
@@ -243,7 +196,7 @@ class LRP:
             )
 
     def _build_modules(self) -> None:
-        from relscope.attribution.fallback import module_level
+        from relscope.attribution.lrp.fallback import module_level
 
         self._module, self._module_layers = module_level(
             self.model, self.composite, self.probe, self._assigned

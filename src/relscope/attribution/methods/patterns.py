@@ -41,12 +41,13 @@ import torch
 from torch import nn
 
 from relscope._atomic import atomic_path
-from relscope.attribution.attributors import Attributor, chunks, register_attributor
-from relscope.attribution.composites import DEFAULT_RULES, Composite, Name
-from relscope.attribution.functions import pass_through
-from relscope.attribution.layers import LinearOp, linear_op
-from relscope.attribution.lrp import LRP, Attribution, Target
-from relscope.attribution.rules import Gradient, LinearRule
+from relscope.attribution.attributors import Attributor, register_attributor
+from relscope.attribution.core import Attribution, Target, chunks
+from relscope.attribution.lrp.composites import DEFAULT_RULES, Composite, Name
+from relscope.attribution.lrp.engine import LRP
+from relscope.attribution.lrp.functions import pass_through
+from relscope.attribution.lrp.layers import LinearOp, linear_op
+from relscope.attribution.lrp.rules import Gradient, LinearRule
 from relscope.errors import ConfigError, FormatError, PathError
 
 __all__ = ["ESTIMATORS", "PatternAttribution", "PatternNet", "PatternStatistics"]

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from relscope.attribution.graph import TracedModel
-from relscope.attribution.layers import LinearOp
+from relscope.attribution.lrp.graph import TracedModel
+from relscope.attribution.lrp.layers import LinearOp
 from relscope.errors import ConfigError
 
 __all__ = ["AttributeOverride", "Canonizer", "MergeBatchNorm"]

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from relscope.attribution.attributors import Attributor, register_attributor, target_weights
-from relscope.attribution.lrp import Attribution, Target
+from relscope.attribution.attributors import Attributor, register_attributor
+from relscope.attribution.core import Attribution, Target, class_scores, target_weights
 from relscope.errors import ConfigError
 
 __all__ = ["GradCAM"]
@@ -85,8 +85,7 @@ class GradCAM(Attributor):
                 output = model(inputs)
         finally:
             handle.remove()
-        if not isinstance(output, torch.Tensor) or output.ndim != 2:
-            raise ConfigError("the model must return one (batch, classes) tensor of class scores")
+        class_scores(output)
         if len(captured) != 1:
             raise ConfigError(
                 f"Grad-CAM layer {self.layer!r} ran {len(captured)} times in one forward pass; "

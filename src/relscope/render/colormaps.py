@@ -33,7 +33,8 @@ from typing import Any, NamedTuple, TypeAlias, overload
 import numpy as np
 import numpy.typing as npt
 
-from relscope.errors import ConfigError
+from relscope.errors import ConfigError, RegistryError
+from relscope.registry import Registry
 
 __all__ = [
     "COLORMAPS",
@@ -431,7 +432,13 @@ class ColorMap:
         return f"ColorMap(name={self.name!r})"
 
 
-COLORMAPS: dict[str, ColorMap] = {}
+def _check_name(name: str) -> None:
+    if _looks_like_spec(name) or name.endswith("_r"):
+        raise RegistryError(f"{name!r} cannot name a colour map")
+
+
+#: The colour-map extension point: name -> :class:`ColorMap`.
+COLORMAPS: Registry[ColorMap] = Registry("colour map", check_name=_check_name, module=__name__)
 
 _Factory: TypeAlias = Callable[[], "str | ColorMap"]
 
@@ -454,14 +461,11 @@ def register_colormap(
 
     Raises
     ------
-    ValueError
+    RegistryError
         If ``name`` is taken, could be read as a specification (empty, hex digits only,
         ``,`` or ``:``), has surrounding blanks, or ends in ``_r`` (reserved for reversal).
     """
-    if _looks_like_spec(name) or name != name.strip() or name.endswith("_r"):
-        raise ValueError(f"{name!r} cannot name a colour map")
-    if name in COLORMAPS:
-        raise ValueError(f"colour map {name!r} is registered twice")
+    COLORMAPS.check_new(name)
 
     def register(value: str | ColorMap) -> ColorMap:
         if isinstance(value, ColorMap):
@@ -469,8 +473,7 @@ def register_colormap(
             cmap._spec = value._spec
         else:
             cmap = ColorMap.from_spec(value, name=name)
-        COLORMAPS[name] = cmap
-        return cmap
+        return COLORMAPS.register(name, cmap)
 
     if spec is not None:
         return register(spec)
@@ -484,7 +487,7 @@ def register_colormap(
 
 def list_colormaps() -> list[str]:
     """Names of the registered (built-in) colour maps."""
-    return sorted(COLORMAPS)
+    return COLORMAPS.names()
 
 
 def _looks_like_spec(text: str) -> bool:

@@ -34,19 +34,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from relscope.attribution.attributors import (
-    GradientBased,
+from relscope.attribution.attributors import GradientBased, register_attributor
+from relscope.attribution.core import (
+    Attribution,
+    Target,
     broadcast_to_inputs,
     check_seed,
     chunks,
+    class_scores,
     forward,
     generator_for,
-    register_attributor,
+    output_weights,
     target_weights,
 )
-from relscope.attribution.composites import Composite, First, get_composite
-from relscope.attribution.lrp import Attribution, Target, output_weights
-from relscope.attribution.rules import ZBox, ZPlus
+from relscope.attribution.lrp.composites import Composite, First, get_composite
+from relscope.attribution.lrp.rules import ZBox, ZPlus
 from relscope.errors import ConfigError
 
 __all__ = [
@@ -107,12 +109,6 @@ def _check_composite(
         raise ConfigError(f"composite must be a Composite or a registered name, got {composite!r}")
 
 
-def _scores(output: Any) -> torch.Tensor:
-    if not isinstance(output, torch.Tensor) or output.ndim != 2:
-        raise ConfigError("the model must return one (batch, classes) tensor of class scores")
-    return output
-
-
 def _per_copy(values: torch.Tensor, copies: int, like: torch.Tensor) -> torch.Tensor:
     """Copy-major stacked rows ``(copies * B, ...)`` as ``(copies, B, ...)``."""
     return values.reshape(copies, *like.shape)
@@ -154,7 +150,7 @@ class Gradient(GradientBased):
         if self.composite is None:
             with torch.enable_grad():
                 leaf = inputs.detach().requires_grad_(True)
-                output = _scores(model(leaf))
+                output = class_scores(model(leaf))
                 weights = weights_of(output.detach())
                 (grad,) = torch.autograd.grad(output, leaf, grad_outputs=weights)
             return Attribution(output.detach(), grad)

@@ -16,8 +16,8 @@ from typing import Any
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from relscope.attribution.graph import Layer, Probe, RuleModule
-from relscope.attribution.layers import Operation, linear_op, module_kind
+from relscope.attribution.lrp.graph import Layer, Probe, RuleModule
+from relscope.attribution.lrp.layers import Operation, linear_op, module_kind
 from relscope.errors import RelscopeWarning
 
 __all__ = ["module_level"]

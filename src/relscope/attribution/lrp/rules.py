@@ -20,23 +20,24 @@ from typing import Any, ClassVar
 
 import torch
 
-from relscope.attribution.functions import normalize, pass_through, tie, tie_stack
-from relscope.attribution.layers import LinearOp, Operation
-from relscope.attribution.pooling import max_pool_settings, winner_takes_all
+from relscope.attribution.lrp.functions import normalize, pass_through, tie, tie_stack
+from relscope.attribution.lrp.layers import LinearOp, Operation
+from relscope.attribution.lrp.pooling import max_pool_settings, winner_takes_all
 from relscope.errors import ConfigError
+from relscope.registry import Registry
 
 __all__ = [
     "RULES",
     "AlphaBeta",
-    "DeconvNet",
     "Epsilon",
     "Flat",
     "Gamma",
     "Gradient",
-    "GuidedBackprop",
     "LinearRule",
     "Norm",
     "Pass",
+    "ReLUDeconvNet",
+    "ReLUGuidedBackprop",
     "Rule",
     "UnifiedRule",
     "UniformSplit",
@@ -49,7 +50,8 @@ __all__ = [
     "register_rule",
 ]
 
-RULES: dict[str, type[Rule]] = {}
+#: The rule extension point: name -> rule class.
+RULES: Registry[type[Rule]] = Registry("rule", module=__name__)
 
 DEFAULT_EPS = 1e-6
 
@@ -58,10 +60,8 @@ def register_rule(name: str) -> Callable[[type[Rule]], type[Rule]]:
     """Class decorator: make a rule available by ``name`` (one line per rule)."""
 
     def decorate(cls: type[Rule]) -> type[Rule]:
-        if name in RULES:
-            raise ValueError(f"rule {name!r} is registered twice")
+        RULES.register(name, cls)
         cls.name = name
-        RULES[name] = cls
         return cls
 
     return decorate
@@ -69,21 +69,12 @@ def register_rule(name: str) -> Callable[[type[Rule]], type[Rule]]:
 
 def list_rules() -> list[str]:
     """Names of all registered rules."""
-    return sorted(RULES)
+    return RULES.names()
 
 
 def get_rule(name: str, **params: Any) -> Rule:
     """Build the registered rule ``name`` with ``params``."""
-    try:
-        cls = RULES[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown rule {name!r}; known rules: {', '.join(list_rules())}"
-        ) from None
-    try:
-        return cls(**params)
-    except TypeError as error:
-        raise ConfigError(f"rule {name!r}: {error}") from None
+    return RULES.build(name, **params)
 
 
 def _requires_grad(value: Any) -> bool:
@@ -929,14 +920,14 @@ class _ModifiedRelu(torch.autograd.Function):
 
 
 @register_rule("guided_backprop")
-class GuidedBackprop(_ReluBackward):
+class ReLUGuidedBackprop(_ReluBackward):
     """ReLU backward passing only positive gradients where the input was positive."""
 
     use_forward_mask = True
 
 
 @register_rule("deconvnet")
-class DeconvNet(_ReluBackward):
+class ReLUDeconvNet(_ReluBackward):
     """ReLU backward passing positive gradients regardless of the forward activation."""
 
     use_forward_mask = False

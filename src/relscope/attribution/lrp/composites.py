@@ -8,7 +8,7 @@ one factory function plus one registration line (``@register_composite("name")``
 
 Every named LRP composite takes ``maxpool``: ``"winner_takes_all"`` (the default, the
 pooling's gradient) or ``"average"`` (explained as average pooling over the same windows,
-:class:`~relscope.attribution.max_as_average.MaxAsAverage`). Any composite gets the same
+:class:`~relscope.attribution.lrp.max_as_average.MaxAsAverage`). Any composite gets the same
 with the override ``composite.prepend(("maxpool", "max_as_average"))``.
 """
 
@@ -22,20 +22,20 @@ from typing import Any, Literal
 
 import torch
 
-from relscope.attribution.canonizers import Canonizer, MergeBatchNorm
-from relscope.attribution.graph import Layer
-from relscope.attribution.layers import KIND_GROUPS
-from relscope.attribution.max_as_average import MaxAsAverage
-from relscope.attribution.rules import (
+from relscope.attribution.lrp.canonizers import Canonizer, MergeBatchNorm
+from relscope.attribution.lrp.graph import Layer
+from relscope.attribution.lrp.layers import KIND_GROUPS
+from relscope.attribution.lrp.max_as_average import MaxAsAverage
+from relscope.attribution.lrp.rules import (
     AlphaBeta,
-    DeconvNet,
     Epsilon,
     Flat,
     Gamma,
     Gradient,
-    GuidedBackprop,
     Norm,
     Pass,
+    ReLUDeconvNet,
+    ReLUGuidedBackprop,
     Rule,
     UniformSplit,
     WinnerTakesAll,
@@ -44,6 +44,7 @@ from relscope.attribution.rules import (
     get_rule,
 )
 from relscope.errors import ConfigError
+from relscope.registry import Registry
 
 __all__ = [
     "COMPOSITES",
@@ -174,8 +175,6 @@ DEFAULT_RULES: dict[str, Callable[[], Rule]] = {
     "attention": Gradient,
     "other": Norm,
 }
-#: Kinds whose default rule is a stand-in until dedicated (transformer) rules exist.
-PROVISIONAL_KINDS = frozenset({"normalization", "softmax", "matmul", "attention", "other"})
 
 
 class Composite:
@@ -229,7 +228,7 @@ class Composite:
 
     def context(self, model: torch.nn.Module, **options: Any):
         """``with composite.context(model) as lrp: output, relevance = lrp(x, target)``."""
-        from relscope.attribution.lrp import LRP
+        from relscope.attribution.lrp.engine import LRP
 
         return LRP(model, self, **options)
 
@@ -238,16 +237,14 @@ class Composite:
 
 
 # ------------------------------------------------------------------------------ registry
-COMPOSITES: dict[str, Callable[..., Composite]] = {}
+#: The composite extension point: name -> composite factory.
+COMPOSITES: Registry[Callable[..., Composite]] = Registry("composite", module=__name__)
 
 
 def register_composite(name: str) -> Callable[[Callable[..., Composite]], Callable[..., Composite]]:
     """Decorator for a composite factory: ``get_composite(name, **params)`` calls it."""
 
     def decorate(factory: Callable[..., Composite]) -> Callable[..., Composite]:
-        if name in COMPOSITES:
-            raise ValueError(f"composite {name!r} is registered twice")
-
         def build(**params: Any) -> Composite:
             composite = factory(**params)
             composite.name, composite.params = name, params
@@ -256,28 +253,19 @@ def register_composite(name: str) -> Callable[[Callable[..., Composite]], Callab
         # The factory's signature and annotations stay visible (inspect.signature,
         # typing.get_type_hints): configuration errors name a parameter's expected type.
         functools.update_wrapper(build, factory)
-        COMPOSITES[name] = build
-        return build
+        return COMPOSITES.register(name, build)
 
     return decorate
 
 
 def list_composites() -> list[str]:
     """Names of all registered composites."""
-    return sorted(COMPOSITES)
+    return COMPOSITES.names()
 
 
 def get_composite(name: str, **params: Any) -> Composite:
     """Build the registered composite ``name``."""
-    try:
-        factory = COMPOSITES[name]
-    except KeyError:
-        known = ", ".join(list_composites())
-        raise ConfigError(f"unknown composite {name!r}; known composites: {known}") from None
-    try:
-        return factory(**params)
-    except TypeError as error:
-        raise ConfigError(f"composite {name!r}: {error}") from None
+    return COMPOSITES.build(name, **params)
 
 
 #: Values of the ``maxpool`` parameter of the named LRP composites.
@@ -377,13 +365,13 @@ def _gradient_composite(activation: Rule) -> Composite:
 @register_composite("guided_backprop")
 def guided_backprop() -> Composite:
     """Guided backpropagation: gradients, ReLU passing positive gradients of active units."""
-    return _gradient_composite(GuidedBackprop())
+    return _gradient_composite(ReLUGuidedBackprop())
 
 
 @register_composite("deconvnet")
 def deconvnet() -> Composite:
     """DeconvNet: gradients, ReLU passing positive gradients."""
-    return _gradient_composite(DeconvNet())
+    return _gradient_composite(ReLUDeconvNet())
 
 
 @register_composite("excitation_backprop")

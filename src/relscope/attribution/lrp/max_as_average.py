@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from relscope.attribution.functions import normalize, tie
-from relscope.attribution.layers import Operation
-from relscope.attribution.pooling import max_pool_settings
-from relscope.attribution.rules import Norm, register_rule
+from relscope.attribution.lrp.functions import normalize, tie
+from relscope.attribution.lrp.layers import Operation
+from relscope.attribution.lrp.pooling import max_pool_settings
+from relscope.attribution.lrp.rules import Norm, register_rule
 from relscope.errors import ConfigError
 
 __all__ = ["MaxAsAverage", "adaptive_window_sums", "window_sums"]
@@ -40,7 +40,7 @@ def window_sums(
     x: torch.Tensor, settings: dict[str, Any], output_shape: torch.Size
 ) -> torch.Tensor:
     """The sum of ``x`` over every max pooling window (``settings`` from
-    :func:`~relscope.attribution.pooling.max_pool_settings`), shaped like the pooling's
+    :func:`~relscope.attribution.lrp.pooling.max_pool_settings`), shaped like the pooling's
     output ``output_shape``; differentiable in ``x``."""
     dims = settings["dims"]
     spatial = x.shape[-dims:]
@@ -113,7 +113,7 @@ class MaxAsAverage(Norm):
     ``R_i = a_i * sum_j R_j / stab(sum_{k in window j} a_k)`` with the windows of the max
     pooling (kernel, stride, padding, dilation, ceil mode; adaptive pooling: the adaptive
     windows); the output value is the max pooling's. On any other operation it is the
-    :class:`~relscope.attribution.rules.Norm` rule, which is the same thing for average
+    :class:`~relscope.attribution.lrp.rules.Norm` rule, which is the same thing for average
     pooling. A max pooling whose windows cannot be read (one returning indices) is refused
     rather than silently explained by its winners.
     """

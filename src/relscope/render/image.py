@@ -41,8 +41,9 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from relscope._atomic import atomic_path
-from relscope.attribution.colormaps import ColorMap, _numpy, get_colormap, to_indices
 from relscope.errors import ConfigError, FormatError, PathError
+from relscope.registry import Registry
+from relscope.render.colormaps import ColorMap, _numpy, get_colormap, to_indices
 
 __all__ = [
     "NORMALIZATIONS",
@@ -72,7 +73,8 @@ __all__ = [
 
 Normalization: TypeAlias = Literal["symmetric", "absolute", "minmax"]
 Scope: TypeAlias = Literal["sample", "batch"]
-Fill: TypeAlias = int | Sequence[int]
+#: The colour between grid tiles: one grey level or an RGB triple (0-255).
+Background: TypeAlias = int | Sequence[int]
 ValueRange: TypeAlias = tuple[float, float] | None
 PathLike: TypeAlias = str | os.PathLike[str]
 
@@ -117,7 +119,7 @@ def _to_uint8(values: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
     return np.floor(np.clip(values, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _fill_colour(fill: Fill) -> npt.NDArray[np.uint8]:
+def _fill_colour(fill: Background) -> npt.NDArray[np.uint8]:
     colour = np.array(fill).reshape(-1)
     if colour.size == 1:
         colour = np.repeat(colour, 3)
@@ -340,7 +342,8 @@ def _scaled(
 
 # ----------------------------------------------------------------------------- styles
 Style: TypeAlias = Callable[..., npt.NDArray[np.uint8]]
-STYLES: dict[str, Style] = {}
+#: The visualization-style extension point: name -> style function.
+STYLES: Registry[Style] = Registry("visualization style", plural="styles", module=__name__)
 
 
 def register_style(name: str) -> Callable[[Style], Style]:
@@ -350,28 +353,17 @@ def register_style(name: str) -> Callable[[Style], Style]:
     RGB images ``(B, H, W, 3)``, or ``(H, W, 3)`` for one sample.
     """
 
-    def decorate(function: Style) -> Style:
-        if name in STYLES:
-            raise ValueError(f"style {name!r} is registered twice")
-        STYLES[name] = function
-        return function
-
-    return decorate
+    return STYLES.register(name)
 
 
 def list_styles() -> list[str]:
     """Names of all registered visualization styles."""
-    return sorted(STYLES)
+    return STYLES.names()
 
 
 def get_style(name: str) -> Style:
     """The registered visualization style ``name``."""
-    try:
-        return STYLES[name]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown visualization style {name!r}; known styles: {', '.join(list_styles())}"
-        ) from None
+    return STYLES.get(name)
 
 
 @register_style("heatmap")
@@ -437,7 +429,7 @@ def masked_input(
     *,
     fraction: float = 0.2,
     absolute: bool = False,
-    fill: Fill = 0,
+    fill: Background = 0,
     value_range: ValueRange = None,
 ) -> npt.NDArray[np.uint8]:
     """The input where relevance is highest, ``fill`` elsewhere.
@@ -552,7 +544,9 @@ def projection(
 
 
 # ----------------------------------------------------------------------------- grids
-def grid(images: Any, nrow: int = 8, padding: int = 2, fill: Fill = 0) -> npt.NDArray[np.uint8]:
+def grid(
+    images: Any, nrow: int = 8, padding: int = 2, fill: Background = 0
+) -> npt.NDArray[np.uint8]:
     """Tile a batch of images into one image, row by row.
 
     Parameters

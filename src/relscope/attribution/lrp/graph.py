@@ -20,7 +20,7 @@ import torch
 import torch.fx
 from torch import nn
 
-from relscope.attribution.layers import (
+from relscope.attribution.lrp.layers import (
     LinearOp,
     Operation,
     function_kind,

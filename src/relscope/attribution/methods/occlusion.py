@@ -44,19 +44,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from relscope.attribution.attributors import (
-    Attributor,
+from relscope.attribution.attributors import Attributor, register_attributor
+from relscope.attribution.core import (
+    Attribution,
+    Fill,
     Seed,
-    broadcast_to_inputs,
+    Target,
+    check_fill,
     check_seed,
     chunks,
+    fill_values,
     forward,
     generator_device,
     generator_for,
-    register_attributor,
     target_weights,
 )
-from relscope.attribution.lrp import Attribution, Target
 from relscope.errors import ConfigError
 
 __all__ = [
@@ -70,8 +72,10 @@ __all__ = [
 ]
 
 Size = int | Sequence[int]
-Fill = float | str | torch.Tensor
 Segmentation = str | torch.Tensor | Callable[[torch.Tensor], Any]
+
+#: Occlusion and LIME are deterministic: no random fills.
+_FILLS = ("mean",)
 
 #: Spatial extent of the default window / superpixel: about an eighth of each dimension.
 _DEFAULT_PARTS = 8
@@ -125,28 +129,6 @@ def _spatial(inputs: torch.Tensor) -> tuple[int, ...]:
             f"got shape {tuple(inputs.shape)}"
         )
     return tuple(inputs.shape[2:])
-
-
-def _check_fill(fill: Any) -> Fill:
-    if isinstance(fill, str):
-        if fill != "mean":
-            raise ConfigError(f"fill must be a number, 'mean' or a tensor, got {fill!r}")
-        return fill
-    if isinstance(fill, torch.Tensor):
-        return fill
-    if isinstance(fill, Real) and not isinstance(fill, bool) and math.isfinite(fill):
-        return float(fill)
-    raise ConfigError(f"fill must be a finite number, 'mean' or a tensor, got {fill!r}")
-
-
-def _fill_for(inputs: torch.Tensor, fill: Fill) -> torch.Tensor:
-    """The replacement values as a tensor expanded to the inputs' shape (a view)."""
-    if isinstance(fill, str):  # "mean": each sample's mean per channel over its locations
-        value = inputs.mean(dim=tuple(range(2, inputs.ndim)), keepdim=True)
-    else:
-        value = torch.as_tensor(fill, dtype=inputs.dtype, device=inputs.device)
-        return broadcast_to_inputs(value, inputs, "fill")
-    return value.expand_as(inputs)
 
 
 def _fill_params(params: dict[str, Any], fill: Fill) -> dict[str, Any]:
@@ -235,7 +217,7 @@ class Occlusion(Attributor):
     ) -> None:
         self.window = _size("window", window, optional=True)
         self.stride = _size("stride", stride, optional=True)
-        self.fill = _check_fill(fill)
+        self.fill = check_fill(fill, _FILLS, functions=False)
         self.batch_size = _integer("batch_size", batch_size, 0)
 
     def params(self) -> dict[str, Any]:
@@ -264,7 +246,7 @@ class Occlusion(Attributor):
         starts = self.windows(spatial)
         device, batch = inputs.device, inputs.shape[0]
         output, weights, clean = _target(model, inputs, target)
-        fill = _fill_for(inputs, self.fill)
+        fill = fill_values(self.fill, inputs)
         grid = tuple(len(s) for s in starts)
         start_of = [torch.tensor(s, device=device) for s in starts]
         ranges = [torch.arange(s, device=device) for s in spatial]
@@ -448,7 +430,7 @@ class LIME(Attributor):
         self.segmentation = segmentation
         self.samples = _integer("samples", samples, 1)
         self.kernel_width = _number("kernel_width", kernel_width, positive=True)
-        self.fill = _check_fill(fill)
+        self.fill = check_fill(fill, _FILLS, functions=False)
         self.cell = _size("cell", cell, optional=True)
         self.slic_options = dict(slic_options or {})
         self.alpha = _number("alpha", alpha, positive=False)
@@ -517,7 +499,7 @@ class LIME(Attributor):
         device, batch = inputs.device, inputs.shape[0]
         labels, counts = self.segments(inputs)
         output, weights, _ = _target(model, inputs, target)
-        fill = _fill_for(inputs, self.fill)
+        fill = fill_values(self.fill, inputs)
         keep = lime_masks(self.samples, counts, generator_for(self._generator)).to(device)
         flat_labels = labels.flatten(1)
         scores = torch.zeros(batch, self.samples, dtype=output.dtype, device=device)

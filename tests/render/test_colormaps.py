@@ -13,8 +13,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relscope.attribution import colormaps
-from relscope.attribution.colormaps import (
+from relscope.errors import ConfigError
+from relscope.render import colormaps
+from relscope.render.colormaps import (
     COLORMAPS,
     ColorMap,
     ColorMapSpecError,
@@ -29,7 +30,6 @@ from relscope.attribution.colormaps import (
     stop_positions,
     to_indices,
 )
-from relscope.errors import ConfigError
 
 BUILTIN_SPECS = {
     "gray": "000,fff",
@@ -430,7 +430,7 @@ def scratch_names():
     names = []
     yield names
     for name in names:
-        COLORMAPS.pop(name, None)
+        COLORMAPS.unregister(name)
 
 
 def test_register_colormap_forms(scratch_names):

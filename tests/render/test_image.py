@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from relscope.attribution.colormaps import get_colormap
-from relscope.attribution.image import (
+from relscope.errors import ConfigError, FormatError, PathError
+from relscope.render.colormaps import get_colormap
+from relscope.render.image import (
     STYLES,
     blend,
     get_style,
@@ -37,7 +38,6 @@ from relscope.attribution.image import (
     scaled_input,
     to_map,
 )
-from relscope.errors import ConfigError, FormatError, PathError
 
 # One 2 x 2 map used throughout: symmetric normalization gives [[0, .5], [.75, 1]], i.e.
 # palette indices [[0, 128], [191, 255]] (0.75 * 255 = 191.25); absolute gives

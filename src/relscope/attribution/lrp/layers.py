@@ -34,6 +34,9 @@ KINDS = (
 )  # fmt: skip
 
 #: Type groups composites can select by, mapped to the kinds they contain.
+#: Kinds whose default rule is a stand-in until dedicated (transformer) rules exist.
+PROVISIONAL_KINDS = frozenset({"normalization", "softmax", "matmul", "attention", "other"})
+
 KIND_GROUPS: dict[str, frozenset[str]] = {
     "linear": frozenset({"dense", "convolution"}),
     "dense": frozenset({"dense"}),

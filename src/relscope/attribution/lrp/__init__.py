@@ -1,0 +1,30 @@
+"""Layer-wise relevance propagation: the engine, the traced graph, rules, composites,
+canonizers and the fallbacks for operations without a rule.
+
+``relscope.attribution.lrp`` was one module before the engine gained a package; its names
+(``LRP``, ``Attribution``, ``Diagnostics``, ...) are still importable from here.
+"""
+
+# The composites register themselves on import; the engine finds them by name.
+from relscope.attribution.lrp import composites as composites
+from relscope.attribution.lrp.engine import (
+    GROWTH_TRIGGER,
+    LRP,
+    Attribution,
+    Diagnostics,
+    NumericalError,
+    Target,
+    attribute,
+    output_weights,
+)
+
+__all__ = [
+    "GROWTH_TRIGGER",
+    "LRP",
+    "Attribution",
+    "Diagnostics",
+    "NumericalError",
+    "Target",
+    "attribute",
+    "output_weights",
+]
