@@ -106,7 +106,8 @@ describe("resolve", () => {
     expect(notes).toEqual(["no project 5"]);
     expect(state.project).toBe(0);
     expect(Array.from(state.selection)).toEqual([]); // project 0's default state
-    const kept = await resolve(view({ analysis: "spray", category: "03", embedding: "tsne", dims: [0, 2], selection: Int32Array.from([3, 10, 12]) }), catalogue());
+    const past = view({ analysis: "spray", category: "03", embedding: "tsne", dims: [0, 2], selection: Int32Array.from([3, 10, 12]) });
+    const kept = await resolve(past, catalogue());
     expect(kept.state.dims).toEqual([0, 1]);
     expect(Array.from(kept.state.selection)).toEqual([3]);
   });

@@ -47,7 +47,8 @@ export class SetupPanel {
     onChange("#category", (category) => host.change({ category, ...cleared() }));
     onChange("#embedding", (embedding) => host.change({ embedding, dims: [0, 1] }));
     onChange("#clustering", (clustering) => host.change({ clustering }));
-    const dims = (): [number, number] => [Number($<HTMLSelectElement>("#dim-x").value), Number($<HTMLSelectElement>("#dim-y").value)];
+    const dim = (axis: string) => Number($<HTMLSelectElement>(`#dim-${axis}`).value);
+    const dims = (): [number, number] => [dim("x"), dim("y")];
     onChange("#dim-x", () => host.change({ dims: dims() }));
     onChange("#dim-y", () => host.change({ dims: dims() }));
   }
