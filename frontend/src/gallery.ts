@@ -5,6 +5,7 @@
  */
 
 import * as api from "./api";
+import { memo } from "./memo";
 import { GRAY_RAMP, heatmapPixels, overlayPixels, replacePalette } from "./png";
 import type { Mode, Sampling } from "./state";
 
@@ -43,8 +44,6 @@ export interface GalleryView {
 }
 
 export class Gallery {
-  private inputs = new Map<string, Promise<Picture>>();
-  private heatmaps = new Map<string, Promise<Heatmap | null>>();
   private generation = 0;
   private controller: AbortController | null = null;
   private view: GalleryView | null = null;
@@ -118,37 +117,27 @@ export class Gallery {
     await this.paint(++this.generation);
   }
 
-  private input(project: number, index: number): Promise<Picture> {
-    const key = `${project}/${index}`;
-    let picture = this.inputs.get(key);
-    if (!picture) {
-      picture = api.bytes(api.imageUrl(project, index)).then(decode);
-      picture.catch(() => this.inputs.delete(key));
-      this.inputs.set(key, picture);
-    }
-    return picture;
-  }
+  private input = memo((project: number, index: number) => api.bytes(api.imageUrl(project, index)).then(decode));
 
+  private storedHeatmap = memo((project: number, index: number) =>
+    api
+      .bytes(api.heatmapUrl(project, index))
+      .then(async (bytes): Promise<Heatmap | null> => {
+        const gray = await decode(replacePalette(bytes, GRAY_RAMP));
+        const indices = new Uint8Array(gray.width * gray.height);
+        for (let p = 0; p < indices.length; p++) indices[p] = gray.rgba[4 * p];
+        return { width: gray.width, height: gray.height, indices };
+      })
+      .catch((error: Error) => {
+        // 404: the sample has no stored attribution (kept); other errors are asked again.
+        if (/: 404 /.test(error.message)) return null;
+        throw error;
+      }),
+  );
+
+  /** The sample's heatmap; null when it has none or it could not be loaded. */
   private heatmap(project: number, index: number): Promise<Heatmap | null> {
-    const key = `${project}/${index}`;
-    let heatmap = this.heatmaps.get(key);
-    if (!heatmap) {
-      heatmap = api
-        .bytes(api.heatmapUrl(project, index))
-        .then(async (bytes) => {
-          const gray = await decode(replacePalette(bytes, GRAY_RAMP));
-          const indices = new Uint8Array(gray.width * gray.height);
-          for (let p = 0; p < indices.length; p++) indices[p] = gray.rgba[4 * p];
-          return { width: gray.width, height: gray.height, indices };
-        })
-        .catch((error: Error) => {
-          // 404: the sample has no stored attribution; other errors are not kept.
-          if (!/: 404 /.test(error.message)) this.heatmaps.delete(key);
-          return null;
-        });
-      this.heatmaps.set(key, heatmap);
-    }
-    return heatmap;
+    return this.storedHeatmap(project, index).catch(() => null);
   }
 
   private paints = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { combine, combineFor, eigengapK, insidePolygon, pointsInBox, pointsInPolygon } from "./geometry";
+import { combine, combineFor, eigengapK, insidePolygon, pointsInBox, pointsInPolygon, positionsOf } from "./geometry";
 
 describe("geometry", () => {
   it("tests points against a concave polygon (an L shape)", () => {
@@ -38,5 +38,11 @@ describe("geometry", () => {
   it("finds the eigengap like relscope.analysis.scores.eigengap", () => {
     expect(eigengapK([0.0, 0.0, 0.0, 0.5, 0.75])).toBe(3);
     expect(eigengapK([0.75, 0.0, 0.5])).toBe(1);
+  });
+
+  it("selects a cluster's points", () => {
+    expect(Array.from(positionsOf(Int32Array.from([1, 0, 1, -1, 1]), 1))).toEqual([0, 2, 4]);
+    expect(Array.from(positionsOf([1, 0, 1, -1], -1))).toEqual([3]);
+    expect(Array.from(positionsOf([1, 0], 7))).toEqual([]);
   });
 });

@@ -102,3 +102,10 @@ export function eigengapK(eigenvalues: ArrayLike<number>): number {
   }
   return k;
 }
+
+/** The ascending positions whose label is `label` (a cluster's points). */
+export function positionsOf(labels: ArrayLike<number>, label: number): Int32Array {
+  const positions: number[] = [];
+  for (let p = 0; p < labels.length; p++) if (labels[p] === label) positions.push(p);
+  return Int32Array.from(positions);
+}
