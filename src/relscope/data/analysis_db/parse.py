@@ -11,7 +11,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from relscope.data._h5 import describe, read_all, reading, require_array, require_group
+from relscope.data._h5 import KIND_NAMES, describe, read_all, reading, require_array, require_group
 from relscope.data.analysis_db.layout import (
     CLUSTER,
     CLUSTER_ATTRS,
@@ -40,13 +40,10 @@ def member_names(group: h5py.Group, file: Path, *, kind: type | None = None) -> 
             with reading(file, key):
                 obj = group.get(name)
             if obj is None:
-                raise FormatError(file, key, _KIND_NAMES[kind], "a dangling link")
+                raise FormatError(file, key, KIND_NAMES[kind], "a dangling link")
             if not isinstance(obj, kind):
-                raise FormatError(file, key, _KIND_NAMES[kind], describe(obj))
+                raise FormatError(file, key, KIND_NAMES[kind], describe(obj))
     return names
-
-
-_KIND_NAMES = {h5py.Group: "a group", h5py.Dataset: "a dataset"}
 
 
 def key_of(group: h5py.Group, name: str) -> str:

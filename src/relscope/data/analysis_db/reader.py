@@ -10,7 +10,7 @@ from typing import Any
 
 import h5py
 
-from relscope.data._h5 import open_h5, reading
+from relscope.data._h5 import closed_on_error, open_h5, reading
 from relscope.data.analysis_db.layout import CLUSTER, EMBEDDING, FORMAT, SCORE, Layout
 from relscope.data.analysis_db.parse import (
     attr_string,
@@ -49,11 +49,8 @@ class AnalysisDatabase:
         self.path = Path(path)
         self.default_analysis = default_analysis
         self._file = open_h5(self.path)
-        try:
+        with closed_on_error(self._file):
             self._scan()
-        except BaseException:
-            self._file.close()
-            raise
 
     def _scan(self) -> None:
         file, root = self.path, self._file

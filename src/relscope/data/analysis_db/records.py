@@ -198,13 +198,22 @@ class CategoryAnalysis:
                     f"list of strings or a numeric array, got {type(value).__name__}"
                 )
 
+    def _check_entry(self, kind: str, key: str, entry: object, cls: type) -> str:
+        """Check that ``entry`` is a ``cls`` stored under its own valid name ``key``; return
+        the message prefix that names it."""
+        where = f"category {self.name!r}: {kind} {key!r}"
+        if not isinstance(entry, cls):
+            article = "an" if cls.__name__[0] in "AEIOU" else "a"
+            raise ConfigError(
+                f"{where}: expected {article} {cls.__name__}, got {type(entry).__name__}"
+            )
+        check_name(key, kind)
+        if entry.name != key:
+            raise ConfigError(f"{where}: stored under a different name {entry.name!r}")
+        return where
+
     def _validate_embedding(self, key: str, embedding: Embedding, n: int) -> None:
-        where = f"category {self.name!r}: embedding {key!r}"
-        if not isinstance(embedding, Embedding):
-            raise ConfigError(f"{where}: expected an Embedding, got {type(embedding).__name__}")
-        check_name(key, "embedding")
-        if embedding.name != key:
-            raise ConfigError(f"{where}: stored under a different name {embedding.name!r}")
+        where = self._check_entry("embedding", key, embedding, Embedding)
         data = embedding.data
         if data.ndim != 2 or data.dtype.kind not in "fiu" or data.shape[0] != n:
             raise ConfigError(f"{where}: must be a real array of shape ({n}, d), got {_show(data)}")
@@ -226,12 +235,7 @@ class CategoryAnalysis:
         _validate_dims(where, embedding.dims, limit)
 
     def _validate_clustering(self, key: str, clustering: Clustering, n: int) -> None:
-        where = f"category {self.name!r}: clustering {key!r}"
-        if not isinstance(clustering, Clustering):
-            raise ConfigError(f"{where}: expected a Clustering, got {type(clustering).__name__}")
-        check_name(key, "clustering")
-        if clustering.name != key:
-            raise ConfigError(f"{where}: stored under a different name {clustering.name!r}")
+        where = self._check_entry("clustering", key, clustering, Clustering)
         labels = clustering.labels
         if labels.dtype.kind not in "iu" or labels.shape != (n,):
             raise ConfigError(

@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from relscope.data._h5 import (
+    closed_on_error,
     describe,
     open_h5,
     read_rows,
@@ -61,11 +62,8 @@ class HDF5Dataset(ImageDataset):
         self._ids: list[str] = []
         self._length = 0
         self._num_labels = 0  # K of multi-label per-id labels
-        try:
+        with closed_on_error(self):
             self._inspect(self._handle())
-        except BaseException:
-            self.close()
-            raise
 
     # Handles are per process: a forked DataLoader worker must not share the parent's.
     def _handle(self) -> h5py.File:
