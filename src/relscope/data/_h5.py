@@ -6,6 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -14,6 +15,8 @@ from relscope.errors import FormatError, RelscopeError
 
 __all__ = [
     "DTYPE_KINDS",
+    "KIND_NAMES",
+    "closed_on_error",
     "describe",
     "open_h5",
     "read_all",
@@ -42,6 +45,17 @@ def describe(obj: h5py.Dataset | h5py.Group | h5py.Datatype) -> str:
     if isinstance(obj, h5py.Group):
         return "group"
     return type(obj).__name__
+
+
+@contextlib.contextmanager
+def closed_on_error(resource: Any) -> Iterator[None]:
+    """Close ``resource`` (anything with ``close()``) if the block raises, then re-raise: a
+    reader whose checks fail while it opens leaves no file open."""
+    try:
+        yield
+    except BaseException:
+        resource.close()
+        raise
 
 
 # Decompressed chunks kept per open file. HDF5's default (1 MiB) is smaller than one chunk of
@@ -80,19 +94,31 @@ def reading(file: str | os.PathLike[str], key: str) -> Iterator[None]:
         raise FormatError(file, key, "readable data", f"a damaged entry ({error})") from None
 
 
-def require_group(
-    parent: h5py.Group, key: str, *, file: str | os.PathLike[str] | None = None
-) -> h5py.Group:
-    """Return the group ``parent[key]`` or raise naming the key."""
+# What a reader expected, by the h5py class it asked for.
+KIND_NAMES = {h5py.Group: "a group", h5py.Dataset: "a dataset"}
+
+
+def _member(
+    parent: h5py.Group, key: str, kind: type, file: str | os.PathLike[str] | None
+) -> tuple[Any, str | os.PathLike[str], str]:
+    """``parent[key]`` checked to be a ``kind`` object, with the file and the full key that
+    error messages name."""
     file = file if file is not None else parent.file.filename
     name = _join(parent.name, key)
     with reading(file, name):
         if key not in parent:
-            raise FormatError(file, name, "a group", "nothing")
+            raise FormatError(file, name, KIND_NAMES[kind], "nothing")
         obj = parent[key]
-    if not isinstance(obj, h5py.Group):
-        raise FormatError(file, name, "a group", describe(obj))
-    return obj
+    if not isinstance(obj, kind):
+        raise FormatError(file, name, KIND_NAMES[kind], describe(obj))
+    return obj, file, name
+
+
+def require_group(
+    parent: h5py.Group, key: str, *, file: str | os.PathLike[str] | None = None
+) -> h5py.Group:
+    """Return the group ``parent[key]`` or raise naming the key."""
+    return _member(parent, key, h5py.Group, file)[0]
 
 
 def require_array(
@@ -108,14 +134,7 @@ def require_array(
 
     ``shape`` entries of ``None`` match any length; ``ndim`` may be a tuple of allowed ranks.
     """
-    file = file if file is not None else parent.file.filename
-    name = _join(parent.name, key)
-    with reading(file, name):
-        if key not in parent:
-            raise FormatError(file, name, "a dataset", "nothing")
-        obj = parent[key]
-    if not isinstance(obj, h5py.Dataset):
-        raise FormatError(file, name, "a dataset", describe(obj))
+    obj, file, name = _member(parent, key, h5py.Dataset, file)
     kind_name = DTYPE_KINDS.get(kinds, kinds)
     if obj.dtype.kind not in kinds or obj.dtype.names is not None:
         article = "an" if kind_name[0] in "aeiou" else "a"

@@ -34,7 +34,7 @@ import numpy as np
 
 from relscope._atomic import atomic_path, atomic_write_text
 from relscope._version import __version__
-from relscope.data._h5 import describe, open_h5, read_rows, reading, require_array
+from relscope.data._h5 import closed_on_error, describe, open_h5, read_rows, reading, require_array
 from relscope.data._parts import PartStore
 from relscope.errors import ConfigError, FormatError
 
@@ -417,11 +417,8 @@ class AttributionDatabase:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._file = open_h5(self.path)
-        try:
+        with closed_on_error(self._file):
             self._validate()
-        except BaseException:
-            self._file.close()
-            raise
 
     def _column(self, key: str, kinds: str, ndim: tuple[int, ...]) -> _Column:
         file = self._file
@@ -598,13 +595,10 @@ class AttributionSet:
         if not paths:
             raise ConfigError("an attribution set needs at least one file")
         self.shards: list[AttributionDatabase] = []
-        try:
+        with closed_on_error(self):
             for path in paths:
                 self.shards.append(AttributionDatabase(path))
             self._check_consistent()
-        except BaseException:
-            self.close()
-            raise
         self.indices = np.concatenate([s.indices for s in self.shards])
         self._owner = {int(i): k for k, s in enumerate(self.shards) for i in s.indices}
         if len(self._owner) != len(self.indices):
