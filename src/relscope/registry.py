@@ -46,6 +46,9 @@ class Registry(Generic[T]):
         point reserves (colour maps refuse names that read as specifications).
     module:
         The module that owns the registry (shown by :func:`registries`).
+    stamp:
+        Registered classes get their name as this class attribute (rules and attributors
+        know their ``name``).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class Registry(Generic[T]):
         plural: str | None = None,
         check_name: Callable[[str], None] | None = None,
         module: str = "",
+        stamp: str | None = None,
     ) -> None:
         if kind in _REGISTRIES:
             raise RegistryError(f"the extension point {kind!r} exists twice")
@@ -62,6 +66,7 @@ class Registry(Generic[T]):
         self.plural = plural or f"{kind}s"
         self.module = module
         self._check_name = check_name
+        self._stamp = stamp
         self._items: dict[str, T] = {}
         self._names: dict[int, str] = {}
         _REGISTRIES[kind] = self
@@ -77,6 +82,8 @@ class Registry(Generic[T]):
         if item is None:
             return lambda obj: self.register(name, obj)
         self.check_new(name)
+        if self._stamp is not None:
+            setattr(item, self._stamp, name)
         self._items[name] = item
         self._names[id(item)] = name
         return item

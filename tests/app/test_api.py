@@ -13,7 +13,7 @@ from relscope.app import create_app
 from relscope.data.analysis_db import AnalysisDatabase
 from relscope.data.attribution_db import AttributionSet
 from relscope.data.dataset import HDF5Dataset
-from relscope.render.image import overlay
+from relscope.render import overlay
 from support.projects import CLASSES, make_project_folder
 
 with warnings.catch_warnings():

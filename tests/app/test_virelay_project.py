@@ -20,7 +20,7 @@ from relscope.app import create_app
 from relscope.app.store import category_label
 from relscope.data.analysis_db import CategoryAnalysis
 from relscope.data.labels import load_label_map
-from relscope.render.image import overlay
+from relscope.render import overlay
 from support.projects import CLASSES, make_project_folder
 from support.virelay_project import ANALYSIS, HEIGHT, WIDTH, make_virelay_project, word_net_id
 

@@ -11,7 +11,7 @@ from torch import nn
 from relscope.attribution import LRP
 from relscope.errors import ConfigError
 from relscope.evaluation import compare, perturbation_curve
-from relscope.render.image import heatmap
+from relscope.render import heatmap
 
 
 def net(seed: int) -> nn.Module:

@@ -15,8 +15,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from relscope.errors import ConfigError, FormatError, PathError
-from relscope.render.colormaps import get_colormap
-from relscope.render.image import (
+from relscope.render import (
     STYLES,
     blend,
     get_style,
@@ -38,6 +37,7 @@ from relscope.render.image import (
     scaled_input,
     to_map,
 )
+from relscope.render.colormaps import get_colormap
 
 # One 2 x 2 map used throughout: symmetric normalization gives [[0, .5], [.75, 1]], i.e.
 # palette indices [[0, 128], [191, 255]] (0.75 * 255 = 191.25); absolute gives

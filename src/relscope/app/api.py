@@ -27,8 +27,8 @@ from relscope.app.store import (
     summary,
 )
 from relscope.errors import RelscopeError
+from relscope.render import heatmap_png, overlay
 from relscope.render.colormaps import get_colormap, list_colormaps
-from relscope.render.image import heatmap_png, overlay
 
 __all__ = ["router"]
 

@@ -17,6 +17,9 @@ The attributors ``Gradient``, ``GuidedBackprop`` and ``DeconvNet`` share their n
 rules; import them from :mod:`relscope.attribution.methods.gradients` or use ``get_attributor``.
 """
 
+import importlib
+from typing import Any
+
 from relscope.attribution.attributors import (
     Attributor,
     get_attributor,
@@ -73,6 +76,17 @@ from relscope.attribution.methods.gradients import (
 )
 from relscope.attribution.methods.occlusion import LIME, RISE, Occlusion
 from relscope.attribution.methods.patterns import PatternAttribution, PatternNet
+
+
+def __getattr__(name: str) -> Any:
+    # Drawing moved to relscope.render (no torch); the documented old imports still work:
+    # ``from relscope.attribution import image`` and ``relscope.attribution.colormaps``.
+    if name in _MOVED:
+        return importlib.import_module(_MOVED[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_MOVED = {"image": "relscope.render", "colormaps": "relscope.render.colormaps"}
 
 __all__ = [
     "LIME",

@@ -42,18 +42,12 @@ __all__ = [
 ]
 
 #: The attributor extension point: name -> attributor class.
-ATTRIBUTORS: Registry[type[Attributor]] = Registry("attributor", module=__name__)
+ATTRIBUTORS: Registry[type[Attributor]] = Registry("attributor", module=__name__, stamp="name")
 
 
 def register_attributor(name: str) -> Callable[[type[Attributor]], type[Attributor]]:
     """Class decorator: make an attributor available by ``name`` (one line per method)."""
-
-    def decorate(cls: type[Attributor]) -> type[Attributor]:
-        ATTRIBUTORS.register(name, cls)
-        cls.name = name
-        return cls
-
-    return decorate
+    return ATTRIBUTORS.register(name)
 
 
 def list_attributors() -> list[str]:

@@ -25,7 +25,7 @@ from torch import nn
 from relscope.attribution import Attributor, get_attributor
 from relscope.errors import ConfigError
 from relscope.evaluation.perturbation import perturbation_curve
-from relscope.render.image import get_style, save_image
+from relscope.render import get_style, save_image
 
 __all__ = ["Comparison", "compare"]
 
@@ -70,7 +70,7 @@ class Comparison:
 
         Rows are (model, sample); the first column shows the input with the true label
         (when given), the next ones each method's picture in ``style`` (a registered style
-        of :mod:`relscope.render.image`) captioned with the model's prediction,
+        of :mod:`relscope.render.styles`) captioned with the model's prediction,
         probability and the method's AOPC.
         """
         if not isinstance(scale, int) or scale < 1:

@@ -1,5 +1,10 @@
-"""Rendering without PyTorch: colour maps, heatmap images, visualization styles and palette
-PNGs (NumPy and Pillow only; torch tensors are accepted without importing torch).
+"""Rendering without PyTorch: colour maps, relevance maps, visualization styles, grids and
+palette PNGs (NumPy and Pillow only; torch tensors are accepted without importing torch).
+
+- :mod:`~relscope.render.colormaps`: colour maps by name or specification.
+- :mod:`~relscope.render.maps`: relevance and images as arrays, normalization.
+- :mod:`~relscope.render.styles`: the visualization styles (one registration line each).
+- :mod:`~relscope.render.png`: PNG files and palette heatmaps (recolourable).
 
 >>> import numpy as np
 >>> heatmap(np.array([[[-1.0, 1.0]]]), cmap="bwr")[0, 0].tolist()
@@ -14,29 +19,32 @@ from relscope.render.colormaps import (
     list_colormaps,
     register_colormap,
 )
-from relscope.render.image import (
+from relscope.render.maps import NORMALIZATIONS, SCOPES, normalize, project, to_map
+from relscope.render.png import heatmap_png, load_heatmap, recolor, save_heatmap, save_image
+from relscope.render.styles import (
     STYLES,
+    Style,
     blend,
     get_style,
     graymap,
     grid,
     heatmap,
-    heatmap_png,
     list_styles,
-    load_heatmap,
-    normalize,
+    masked_input,
     overlay,
-    recolor,
+    projection,
     register_style,
-    save_heatmap,
-    save_image,
+    scaled_input,
 )
 
 __all__ = [
     "COLORMAPS",
+    "NORMALIZATIONS",
+    "SCOPES",
     "STYLES",
     "ColorMap",
     "ColorMapSpecError",
+    "Style",
     "blend",
     "get_colormap",
     "get_style",
@@ -47,11 +55,16 @@ __all__ = [
     "list_colormaps",
     "list_styles",
     "load_heatmap",
+    "masked_input",
     "normalize",
     "overlay",
+    "project",
+    "projection",
     "recolor",
     "register_colormap",
     "register_style",
     "save_heatmap",
     "save_image",
+    "scaled_input",
+    "to_map",
 ]

@@ -51,20 +51,14 @@ __all__ = [
 ]
 
 #: The rule extension point: name -> rule class.
-RULES: Registry[type[Rule]] = Registry("rule", module=__name__)
+RULES: Registry[type[Rule]] = Registry("rule", module=__name__, stamp="name")
 
 DEFAULT_EPS = 1e-6
 
 
 def register_rule(name: str) -> Callable[[type[Rule]], type[Rule]]:
     """Class decorator: make a rule available by ``name`` (one line per rule)."""
-
-    def decorate(cls: type[Rule]) -> type[Rule]:
-        RULES.register(name, cls)
-        cls.name = name
-        return cls
-
-    return decorate
+    return RULES.register(name)
 
 
 def list_rules() -> list[str]:
