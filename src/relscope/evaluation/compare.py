@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 from relscope.attribution import Attributor, get_attributor
+from relscope.attribution.core import target_indices
 from relscope.errors import ConfigError
 from relscope.evaluation.perturbation import perturbation_curve
 from relscope.render import get_style, save_image
@@ -271,10 +272,8 @@ def compare(
 
 
 def _target(target: Any, output: torch.Tensor) -> torch.Tensor:
-    batch, classes = output.shape
-    chosen = torch.as_tensor(target, device=output.device).long().reshape(-1)
-    if chosen.numel() == 1:
-        chosen = chosen.expand(batch)
-    if chosen.shape != (batch,) or ((chosen < 0) | (chosen >= classes)).any():
-        raise ConfigError(f"target must be {batch} class indices in 0..{classes - 1}")
-    return chosen.clone()
+    try:
+        return target_indices(target, output).clone()
+    except ConfigError:  # one message for every way a comparison's target can be wrong
+        batch, classes = output.shape
+        raise ConfigError(f"target must be {batch} class indices in 0..{classes - 1}") from None
