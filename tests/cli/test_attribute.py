@@ -268,3 +268,16 @@ def test_ctrl_c_keeps_completed_segments_and_says_how_to_resume(files, monkeypat
     assert result.exit_code == 130
     assert "run the same command to resume" in " ".join(result.output.split())
     assert h5py.is_hdf5(data)
+
+
+def test_block_rows_is_the_option_and_segment_rows_its_hidden_old_name(files):
+    tmp_path, data, weights, _, _ = files
+    shown = runner.invoke(app, ["attribute", "--help"], env={"COLUMNS": "200"})
+    assert "--block-rows" in shown.output and "--segment-rows" not in shown.output
+    base = [data, "--model", REFERENCE, "--weights", weights, "--device", "cpu", "--batch-size", 8]
+    for option in ("--block-rows", "--segment-rows"):
+        result = invoke(*base, option, 16, "--out", tmp_path / f"{option}.h5")
+        assert result.exit_code == 0, result.output
+    new, old = read(tmp_path / "--block-rows.h5"), read(tmp_path / "--segment-rows.h5")
+    for a, b in zip(new[:4], old[:4], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -5,10 +5,15 @@ pieces finish (in any order). The engine uses it for the per-category analyses; 
 attribution will use it through the same interface when a distributed backend (Ray) is
 added. :class:`LocalBackend` runs on this machine: in this process (``jobs=1``) or in a
 pool of ``jobs`` worker processes, where ``fn`` and the items must be picklable.
+
+The workers are spawned, not forked: a process that has used OpenMP (PyTorch, scikit-learn)
+or runs threads (progress bars) can leave a forked child waiting forever on a lock that
+only a thread of the parent held.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Protocol, TypeVar, runtime_checkable
@@ -51,7 +56,8 @@ class LocalBackend:
             for item in items:
                 yield item, fn(item)
             return
-        with ProcessPoolExecutor(max_workers=min(self.jobs, len(items))) as pool:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(self.jobs, len(items)), mp_context=context) as pool:
             futures = {pool.submit(fn, item): position for position, item in enumerate(items)}
             for future in as_completed(futures):
                 yield items[futures[future]], future.result()
