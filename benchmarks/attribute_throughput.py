@@ -31,9 +31,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 from relscope.attribution.config import method_config  # noqa: E402
-from relscope.cli.attribute import attribute_dataset  # noqa: E402
 from relscope.data.builtin import mnist_cnn  # noqa: E402
 from relscope.data.dataset import open_dataset, write_hdf5_dataset  # noqa: E402
+from relscope.engine import attribute  # noqa: E402
 
 
 def vgg16() -> torch.nn.Module:
@@ -74,9 +74,9 @@ def measure(name: str, samples: int, device: torch.device, folder: Path) -> dict
     config = method_config({"method": "epsilon_gamma_box", "params": bounds})
     with open_dataset(data) as dataset:
         gradient = gradient_rate(model, dataset, batch, device)
-        run = attribute_dataset(
+        run = attribute(
             dataset, model, config, folder / f"attribution-{shape[1]}.h5",
-            batch_size=batch, device=device, progress=False, strategy="predicted_label",
+            batch_size=batch, device=device, strategy="predicted_label",
         )  # fmt: skip
     return {
         "model": name,

@@ -37,7 +37,7 @@ import torch
 
 from relscope.analysis import SpRAy, analyze_category
 from relscope.attribution.config import method_config
-from relscope.cli.clever_hans import accuracy, make_task, train_classifier
+from relscope.engine.clever_hans import accuracy, make_task, train_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD = {"method": "epsilon_gamma_box", "params": {"low": 0.0, "high": 1.0}}

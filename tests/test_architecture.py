@@ -1,6 +1,7 @@
 """The layer rule of the architecture, checked on the source: lower layers never import
 higher ones; ``render`` and ``analysis`` know nothing of PyTorch; ``attribution`` knows
-nothing of files; ``engine`` knows nothing of terminals or HTTP."""
+nothing of files; ``engine`` knows nothing of terminals or HTTP; the command modules do not
+import each other; the package's module-level imports have no cycle."""
 
 import ast
 from pathlib import Path
@@ -69,3 +70,138 @@ def test_module_respects_the_layers(path):
             assert RANK[target] <= RANK[own], f"{relative} ({own}) imports higher layer {module}"
         root = module.split(".")[0]
         assert root not in FORBIDDEN.get(own, set()), f"{relative} must not import {root}"
+
+
+@pytest.mark.parametrize("path", sorted((SOURCE / "engine").rglob("*.py")), ids=lambda p: p.name)
+def test_engine_prints_nothing(path):
+    # Notes reach the caller through the Progress callbacks, never a terminal.
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id != "print", f"engine/{path.name}:{node.lineno} calls print"
+
+
+#: Command modules share code only through ``_common``; ``main`` registers them all.
+CLI_SHARED = {"relscope.cli._common"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted((SOURCE / "cli").glob("*.py")) if p.stem not in ("main", "_common")],
+    ids=lambda p: p.name,
+)
+def test_command_modules_do_not_import_each_other(path):
+    for module in imports(path):
+        if module.startswith("relscope.cli"):
+            assert module in CLI_SHARED, f"cli/{path.name} imports {module}"
+
+
+def module_of(path: Path) -> str:
+    parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULE_NAMES = {module_of(path): path for path in MODULES}
+
+
+def _is_type_checking(node: ast.stmt) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    )
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """The ``relscope`` modules ``path`` imports when it is imported (not inside functions or
+    classes, not under ``if TYPE_CHECKING``); ``from package import name`` counts the
+    submodule ``package.name`` when there is one, else the package."""
+    own = module_of(path)
+    package = own if path.name == "__init__.py" else own.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[: len(anchor) - (node.level - 1)]
+                    base = ".".join([*anchor, base] if base else anchor)
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    found.add(full if full in MODULE_NAMES else base)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue  # imported when called or defined, not when the module is
+            elif not _is_type_checking(node):  # if/try/with blocks run at import
+                for field in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, field, []))
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return {name for name in found if name in MODULE_NAMES and name != own}
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle (``[a, b, ..., a]``) per strongly connected group of modules (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[set[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.add(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    cycles = []
+    for group in groups:
+        start = min(group)
+        # Breadth-first inside the group: the shortest way from ``start`` back to it.
+        paths = {start: [start]}
+        queue = [start]
+        while queue:
+            node = queue.pop(0)
+            for target in sorted(graph[node] & group):
+                if target == start:
+                    cycles.append([*paths[node], start])
+                    queue = []
+                    break
+                if target not in paths:
+                    paths[target] = [*paths[node], target]
+                    queue.append(target)
+    return cycles
+
+
+def test_the_package_has_no_import_cycle():
+    graph = {name: module_level_imports(path) for name, path in MODULE_NAMES.items()}
+    assert graph["relscope.cli.main"] >= {"relscope.cli.attribute", "relscope.cli.demo"}
+    cycles = import_cycles(graph)
+    assert not cycles, "module-level import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_cycle_finder_reports_a_cycle():
+    graph = {"a": {"b"}, "b": {"c", "d"}, "c": {"a"}, "d": set(), "e": {"e", "a"}}
+    assert import_cycles(graph) == [["a", "b", "c", "a"]]

@@ -3,7 +3,7 @@
 Layers, each usable alone (lower layers never import higher ones)::
 
     relscope.attribution -> relscope.evaluation -> relscope.analysis -> relscope.data
-    -> relscope.app / relscope.cli
+    -> relscope.engine -> relscope.app / relscope.cli
 """
 
 from relscope._version import __version__

@@ -8,10 +8,10 @@ from typer.testing import CliRunner
 
 from relscope.analysis import SpRAy, spray_config
 from relscope.analysis.processors import LLE, PCA
-from relscope.cli import analyze as analyze_module
 from relscope.cli.main import app
 from relscope.data.analysis_db import AnalysisDatabase
 from relscope.data.attribution_db import AttributionWriter
+from relscope.engine import analysis as analyze_module
 
 runner = CliRunner()
 SIZE = 16

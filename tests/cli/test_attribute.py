@@ -10,12 +10,14 @@ from typer.testing import CliRunner
 
 from relscope.attribution.config import method_config
 from relscope.cli import attribute as attribute_module
-from relscope.cli.attribute import attribute_dataset, load_method
 from relscope.cli.main import app
 from relscope.data.attribution_db import AttributionDatabase
 from relscope.data.builtin import mnist_cnn
 from relscope.data.dataset import open_dataset, write_hdf5_dataset
 from relscope.data.model import save_weights
+from relscope.engine.attribution import attribute_dataset
+from relscope.engine.inputs import load_method
+from relscope.engine.progress import Silent
 from relscope.errors import ConfigError
 
 runner = CliRunner()
@@ -40,6 +42,17 @@ def model_from(weights):
     return model.eval()
 
 
+class OnBatch(Silent):
+    """Progress calling ``function`` with the samples done by this run after every batch."""
+
+    def __init__(self, function):
+        self.function, self.done = function, 0
+
+    def advance(self, task, n=1):
+        self.done += n
+        self.function(self.done)
+
+
 def read(path):
     with AttributionDatabase(path) as database:
         attribution, label, prediction = database.read(database.indices)
@@ -51,7 +64,7 @@ def test_rows_equal_the_attributor_on_each_sample_with_the_true_label(files):
     model = model_from(weights)
     with open_dataset(data) as dataset:
         run = attribute_dataset(
-            dataset, model, method_config(METHOD), tmp_path / "a.h5", batch_size=7, progress=False
+            dataset, model, method_config(METHOD), tmp_path / "a.h5", batch_size=7
         )
     assert (run.samples, run.resumed) == (48, 0)
     index, attribution, label, prediction, metadata = read(tmp_path / "a.h5")
@@ -73,7 +86,7 @@ def test_predicted_label_strategy_and_a_class_subset(files):
     with open_dataset(data) as dataset:
         attribute_dataset(
             dataset, model, method_config("epsilon_plus"), tmp_path / "p.h5",
-            strategy="predicted_label", classes=[0, 2], progress=False,
+            strategy="predicted_label", classes=[0, 2],
         )  # fmt: skip
     index, attribution, label, _, metadata = read(tmp_path / "p.h5")
     rows = np.flatnonzero(labels != 1)
@@ -96,12 +109,12 @@ def test_an_interrupted_run_resumes_and_writes_the_same_file(files):
     with open_dataset(data) as dataset:
         with pytest.raises(KeyboardInterrupt):
             attribute_dataset(dataset, model, config, tmp_path / "r.h5", batch_size=4,
-                              segment_rows=8, progress=False, on_batch=interrupt)  # fmt: skip
+                              block_rows=8, progress=OnBatch(interrupt))  # fmt: skip
         assert not (tmp_path / "r.h5").exists()
         computed = []
-        options = {"batch_size": 4, "segment_rows": 8, "progress": False}
+        options = {"batch_size": 4, "block_rows": 8}
         run = attribute_dataset(
-            dataset, model, config, tmp_path / "r.h5", on_batch=computed.append, **options
+            dataset, model, config, tmp_path / "r.h5", progress=OnBatch(computed.append), **options
         )
         attribute_dataset(dataset, model, config, tmp_path / "whole.h5", **options)
     assert run.resumed == 16 and computed[-1] == 32  # two segments of 8 were kept
@@ -255,3 +268,16 @@ def test_ctrl_c_keeps_completed_segments_and_says_how_to_resume(files, monkeypat
     assert result.exit_code == 130
     assert "run the same command to resume" in " ".join(result.output.split())
     assert h5py.is_hdf5(data)
+
+
+def test_block_rows_is_the_option_and_segment_rows_its_hidden_old_name(files):
+    tmp_path, data, weights, _, _ = files
+    shown = runner.invoke(app, ["attribute", "--help"], env={"COLUMNS": "200"})
+    assert "--block-rows" in shown.output and "--segment-rows" not in shown.output
+    base = [data, "--model", REFERENCE, "--weights", weights, "--device", "cpu", "--batch-size", 8]
+    for option in ("--block-rows", "--segment-rows"):
+        result = invoke(*base, option, 16, "--out", tmp_path / f"{option}.h5")
+        assert result.exit_code == 0, result.output
+    new, old = read(tmp_path / "--block-rows.h5"), read(tmp_path / "--segment-rows.h5")
+    for a, b in zip(new[:4], old[:4], strict=True):
+        np.testing.assert_array_equal(a, b)

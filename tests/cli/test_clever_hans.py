@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from relscope.cli.clever_hans import (
+from relscope.data.builtin import load_mnist, mnist_cnn, plant_artifact
+from relscope.engine.clever_hans import (
     ArtifactCluster,
     find_artifact_cluster,
     make_task,
     train_classifier,
 )
-from relscope.data.builtin import load_mnist, mnist_cnn, plant_artifact
 from relscope.errors import ConfigError
 
 

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 from relscope.analysis import SpRAy, spray_config
 from relscope.analysis.processors import PCA, SpectralEmbedding
 from relscope.analysis.spray import SpectralKMeans
-from relscope.cli import attribute as attribute_module
 from relscope.cli.main import app
 from relscope.data.analysis_db import AnalysisDatabase
 from relscope.data.attribution_db import AttributionDatabase
@@ -18,6 +17,7 @@ from relscope.data.builtin import mnist_cnn, plant_artifact
 from relscope.data.dataset import write_hdf5_dataset
 from relscope.data.labels import LabelMap, save_label_map
 from relscope.data.model import save_weights
+from relscope.engine import attribution as attribute_module
 
 runner = CliRunner()
 

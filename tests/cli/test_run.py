@@ -137,7 +137,7 @@ def test_bad_configurations_fail_in_one_line_before_any_work(config, change, mes
 def test_the_documented_example_configuration_is_valid():
     from pathlib import Path
 
-    from relscope.cli.run import _pipeline, load_run_config
+    from relscope.engine.runner import _pipeline, load_run_config
 
     path = Path(__file__).resolve().parents[2] / "docs" / "run-config.yaml"
     config = load_run_config(path)

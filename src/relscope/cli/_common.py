@@ -1,17 +1,50 @@
-"""What every command shares: consoles, one-line errors, exit codes, and common input parsing."""
+"""What every command shares: consoles, one-line errors, exit codes, and the presentation of
+what the engine reports (progress bars, notes, results)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import ParamSpec, TypeVar
 
 import typer
-import yaml
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
 
-from relscope.errors import ConfigError, PathError, RelscopeError
+from relscope.data.check import ProjectReport
+from relscope.data.labels import describe_category
+from relscope.engine.analysis import AnalysisSummary
+from relscope.engine.attribution import AttributionRun
+from relscope.engine.inputs import parse_classes, read_yaml_file
+from relscope.errors import RelscopeError
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "ConsoleProgress",
+    "console",
+    "error_console",
+    "fail",
+    "parse_classes",
+    "print_analysis",
+    "print_report",
+    "print_run",
+    "read_yaml_file",
+    "user_errors",
+    "warn_if_not_built",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,33 +75,145 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def read_yaml_file(path: Path, what: str, kind: str = "YAML") -> Any:
-    """The safely loaded YAML (or JSON) document in ``path``; one-line errors name ``what``."""
-    if not path.is_file():
-        raise PathError(f"{path}: no such {what}")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid {kind} ({' '.join(str(error).split())})") from None
+def warn_if_not_built(url: str) -> None:
+    """Say how to build the Explorer when only the HTTP API can be served at ``url``."""
+    from relscope.app import frontend_built
+
+    if not frontend_built():
+        console.print(
+            "The Explorer front end is not built: run `make frontend` (or "
+            "`bash scripts/build_frontend.sh`) in the source tree; until then only "
+            f"the HTTP API is served (schema: {url}api/openapi.json)."
+        )
 
 
-def parse_classes(text: str | Sequence[int] | None, option: str = "classes") -> list[int] | None:
-    """Class indices from ``"3,7"`` (or a list); ``None``/empty: every class.
+def print_run(run: AttributionRun) -> None:
+    """One summary line of an attribution run."""
+    parts = [f"{run.samples} samples"]
+    if run.resumed:
+        parts.append(f"{run.resumed} kept from an earlier run")
+    if run.samples > run.resumed:
+        parts.append(f"{run.seconds:.1f} s, {run.samples_per_second:.1f} samples/s")
+    if run.accuracy is not None:
+        parts.append(f"accuracy {run.accuracy:.1%}")
+    console.print(f"wrote {run.path}: " + ", ".join(parts))
 
-    ``option`` names the setting in error messages.
+
+def print_analysis(summary: AnalysisSummary) -> None:
+    """The categories of an analysis ranked by tau (skipped ones last), and where it went."""
+    labels = summary.labels
+    table = Table(title=f"{summary.name}: categories ranked by tau (linear separability of k=2)")
+    for column in ("rank", "category", "samples", "tau", "eigengap k", "note"):
+        table.add_column(column)
+    for rank, category in enumerate(summary.categories, start=1):
+        shown = describe_category(category.name, labels)
+        table.add_row(
+            str(rank),
+            shown,
+            str(category.size),
+            f"{category.tau:.3g}",
+            f"{category.eigengap_k:.0f}",
+            "",
+        )
+    for key, (size, reason) in sorted(summary.skipped.items()):
+        table.add_row("-", describe_category(key, labels), str(size), "", "", reason)
+    console.print(table)
+    console.print(f"wrote {summary.path}")
+
+
+def print_report(report: ProjectReport) -> None:
+    """Print a project report as two tables."""
+    facts = Table(title=f"Project {report.project.name!r}", show_header=False, box=None)
+    for key, value in report.facts:
+        facts.add_row(f"[bold]{key}[/bold]", value)
+    console.print(facts)
+    if report.findings:
+        table = Table("level", "where", "finding", title="Findings")
+        for finding in report.findings:
+            colour = "red" if finding.level == "error" else "yellow"
+            table.add_row(f"[{colour}]{finding.level}[/{colour}]", finding.where, finding.message)
+        console.print(table)
+    verdict = "[green]valid[/green]" if report.ok else "[red]invalid[/red]"
+    console.print(
+        f"{report.project.path}: {verdict} "
+        f"({len(report.errors)} errors, {len(report.warnings)} warnings)"
+    )
+
+
+class _Rate(ProgressColumn):
+    """Samples per second of the running task."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(
+            f"{speed:,.1f} samples/s" if speed else "- samples/s", style="progress.data.speed"
+        )
+
+
+def _columns(task: str) -> tuple[str | ProgressColumn, ...]:
+    head = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+    if task == "attribute":  # samples: a rate and the time left
+        return (*head, _Rate(), TimeElapsedColumn(), TimeRemainingColumn())
+    return (*head, TimeElapsedColumn())
+
+
+#: What a bar of an engine task is called on the terminal.
+_DESCRIPTIONS = {"analyze": "SpRAy"}
+
+
+class ConsoleProgress:
+    """The engine's :class:`~relscope.engine.progress.Progress` on the terminal: a transient
+    bar per task, notes and results printed.
+
+    ``stamp`` prefixes every note with the seconds since the presenter was made (the demo's
+    steps). Use it as a context manager, so that bars stop when a command fails.
     """
-    if text is None:
-        return None
-    parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
-    if not [p for p in parts if p != ""]:
-        return None
-    classes = []
-    for part in parts:
-        try:
-            value = int(part)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{option}: {part!r} is not a class index") from None
-        if value < 0:
-            raise ConfigError(f"{option}: {value} is not a class index (negative)")
-        classes.append(value)
-    return sorted(set(classes))
+
+    def __init__(self, *, stamp: bool = False) -> None:
+        self._clock = time.perf_counter() if stamp else None
+        self._bars: dict[str, tuple[Progress, TaskID]] = {}
+
+    def start(self, task: str, total: int, done: int = 0) -> None:
+        bar = Progress(*_columns(task), console=console, transient=True)
+        bar.start()
+        self._bars[task] = (bar, bar.add_task(_DESCRIPTIONS.get(task, task), total=total,
+                                              completed=done))  # fmt: skip
+
+    def advance(self, task: str, n: int = 1) -> None:
+        if task in self._bars:
+            bar, handle = self._bars[task]
+            bar.advance(handle, n)
+
+    def finish(self, task: str) -> None:
+        if task in self._bars:
+            self._bars.pop(task)[0].stop()
+
+    def message(self, text: str) -> None:
+        if self._clock is None:
+            console.print(text)
+        else:
+            console.print(f"[bold][{time.perf_counter() - self._clock:6.1f} s][/bold] {text}")
+
+    def report(self, result: object) -> None:
+        if isinstance(result, AttributionRun):
+            print_run(result)
+        elif isinstance(result, AnalysisSummary):
+            print_analysis(result)
+        elif isinstance(result, ProjectReport):
+            print_report(result)
+
+    def close(self) -> None:
+        """Stop every bar still shown."""
+        for task in list(self._bars):
+            self.finish(task)
+
+    def __enter__(self) -> ConsoleProgress:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from relscope.cli._common import console, user_errors
+from relscope.cli._common import console, user_errors, warn_if_not_built
 
 EXAMPLES = """
 [bold]Examples[/bold]
@@ -18,18 +18,6 @@ EXAMPLES = """
 The server binds to 127.0.0.1 unless --host says otherwise; it serves only files the
 projects reference. The HTTP API is under /api/, its OpenAPI schema at /api/openapi.json.
 """
-
-
-def warn_if_not_built(url: str) -> None:
-    """Say how to build the Explorer when only the HTTP API can be served at ``url``."""
-    from relscope.app import frontend_built
-
-    if not frontend_built():
-        console.print(
-            "The Explorer front end is not built: run `make frontend` (or "
-            "`bash scripts/build_frontend.sh`) in the source tree; until then only "
-            f"the HTTP API is served (schema: {url}api/openapi.json)."
-        )
 
 
 def register(app: typer.Typer) -> None:

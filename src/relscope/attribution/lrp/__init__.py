@@ -6,16 +6,14 @@ canonizers and the fallbacks for operations without a rule.
 """
 
 # The composites register themselves on import; the engine finds them by name.
+from relscope.attribution.core import Attribution, Target, output_weights
 from relscope.attribution.lrp import composites as composites
 from relscope.attribution.lrp.engine import (
     GROWTH_TRIGGER,
     LRP,
-    Attribution,
     Diagnostics,
     NumericalError,
-    Target,
     attribute,
-    output_weights,
 )
 
 __all__ = [

@@ -1,7 +1,8 @@
 """Clever-Hans tasks on MNIST: plant an artifact, train a small CNN, find the artifact again.
 
-Shared by ``relscope demo`` and ``experiments/clever_hans_benchmark.py``. Training is seeded
-(weights, shuffling) so that one command gives the same numbers on one machine.
+Shared by the demo (:mod:`relscope.engine.mnist_demo`) and
+``experiments/clever_hans_benchmark.py``. Training is seeded (weights, shuffling) so that
+one command gives the same numbers on one machine.
 """
 
 from __future__ import annotations
