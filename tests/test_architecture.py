@@ -111,10 +111,10 @@ def _is_type_checking(node: ast.stmt) -> bool:
     )
 
 
-def module_level_imports(path: Path) -> set[str]:
-    """The ``relscope`` modules ``path`` imports when it is imported (not inside functions or
-    classes, not under ``if TYPE_CHECKING``); ``from package import name`` counts the
-    submodule ``package.name`` when there is one, else the package."""
+def runtime_imports(path: Path) -> set[str]:
+    """The ``relscope`` modules ``path`` imports, at module level or inside its functions and
+    classes (not under ``if TYPE_CHECKING``, which never runs); ``from package import name``
+    counts the submodule ``package.name`` when there is one, else the package."""
     own = module_of(path)
     package = own if path.name == "__init__.py" else own.rpartition(".")[0]
     found: set[str] = set()
@@ -132,11 +132,11 @@ def module_level_imports(path: Path) -> set[str]:
                 for alias in node.names:
                     full = f"{base}.{alias.name}"
                     found.add(full if full in MODULE_NAMES else base)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                continue  # imported when called or defined, not when the module is
-            elif not _is_type_checking(node):  # if/try/with blocks run at import
+            elif not _is_type_checking(node):
+                # Function bodies count too: an import deferred into a function to dodge a
+                # cycle is still a cycle (composites <-> lrp was one).
                 for field in ("body", "orelse", "finalbody"):
-                    visit(getattr(node, field, []))
+                    visit([n for n in getattr(node, field, []) if isinstance(n, ast.stmt)])
                 for handler in getattr(node, "handlers", []):
                     visit(handler.body)
 
@@ -196,10 +196,12 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_package_has_no_import_cycle():
-    graph = {name: module_level_imports(path) for name, path in MODULE_NAMES.items()}
+    graph = {name: runtime_imports(path) for name, path in MODULE_NAMES.items()}
     assert graph["relscope.cli.main"] >= {"relscope.cli.attribute", "relscope.cli.demo"}
+    # imports inside functions count (the torch-free dataset defers this one)
+    assert "relscope.data.dataset.tensors" in graph["relscope.data.dataset.base"]
     cycles = import_cycles(graph)
-    assert not cycles, "module-level import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
 
 def test_the_cycle_finder_reports_a_cycle():

@@ -7,14 +7,17 @@ app does, never loads PyTorch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
-from relscope.data.dataset.base import Transform
-
 
 def as_tensors(
-    image: np.ndarray, label: int | np.ndarray, multi_label: bool, transform: Transform | None
+    image: np.ndarray,
+    label: int | np.ndarray,
+    multi_label: bool,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(image, label)`` of one sample: the float32 image (sharing memory with ``image``,
     then passed through ``transform``) and an int64 scalar class index or a bool vector."""
