@@ -2,8 +2,8 @@
 
 Layers, each usable alone (lower layers never import higher ones)::
 
-    relscope.attribution -> relscope.evaluation -> relscope.analysis -> relscope.data
-    -> relscope.engine -> relscope.app / relscope.cli
+    relscope.render -> relscope.attribution -> relscope.evaluation -> relscope.analysis
+    -> relscope.data -> relscope.engine -> relscope.app / relscope.cli
 """
 
 from relscope._version import __version__
