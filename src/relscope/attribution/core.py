@@ -13,7 +13,8 @@ tensor([[0., 3.],
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,6 +41,7 @@ __all__ = [
     "class_scores",
     "fill_values",
     "forward",
+    "forward_hook",
     "generator_device",
     "generator_for",
     "output_weights",
@@ -102,6 +104,16 @@ def forward(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """The model's output for ``inputs`` without a graph, checked to be ``(batch, classes)``."""
     with torch.no_grad():
         return class_scores(model(inputs))
+
+
+@contextmanager
+def forward_hook(module: nn.Module, hook: Callable[..., Any]) -> Iterator[None]:
+    """``hook`` on ``module``'s forward output for the ``with`` block, removed however it ends."""
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def broadcast_to_inputs(value: torch.Tensor, inputs: torch.Tensor, what: str) -> torch.Tensor:

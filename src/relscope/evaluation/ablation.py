@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from relscope.attribution import LRP, Composite, NumericalError
-from relscope.attribution.core import forward, target_indices
+from relscope.attribution.core import forward, forward_hook, target_indices
 from relscope.errors import ConfigError
 from relscope.evaluation.perturbation import TargetSpec
 
@@ -139,12 +139,8 @@ def ablate(
         # masked_fill, not multiplication by a 0/1 mask: inf * 0 would make NaN.
         return output.masked_fill(mask.reshape(*mask.shape, *[1] * (output.ndim - 2)), value)
 
-    handle = module.register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            output = model(inputs)
-    finally:
-        handle.remove()
+    with forward_hook(module, hook), torch.no_grad():
+        output = model(inputs)
     if not masks:
         raise ConfigError(f"layer {layer!r} was not called by the model's forward")
     return Ablation(output, masks[0])

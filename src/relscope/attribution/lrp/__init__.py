@@ -6,23 +6,6 @@ canonizers and the fallbacks for operations without a rule.
 """
 
 # The composites register themselves on import; the engine finds them by name.
-from relscope.attribution.core import Attribution, Target, output_weights
 from relscope.attribution.lrp import composites as composites
-from relscope.attribution.lrp.engine import (
-    GROWTH_TRIGGER,
-    LRP,
-    Diagnostics,
-    NumericalError,
-    attribute,
-)
-
-__all__ = [
-    "GROWTH_TRIGGER",
-    "LRP",
-    "Attribution",
-    "Diagnostics",
-    "NumericalError",
-    "Target",
-    "attribute",
-    "output_weights",
-]
+from relscope.attribution.lrp.engine import *  # noqa: F403 - the old lrp module's names
+from relscope.attribution.lrp.engine import __all__ as __all__

@@ -39,6 +39,7 @@ __all__ = [
     "Attribution",
     "Diagnostics",
     "NumericalError",
+    "Target",
     "attribute",
     "output_weights",
 ]

@@ -13,7 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from relscope.attribution.attributors import Attributor, register_attributor
-from relscope.attribution.core import Attribution, Target, class_scores, target_weights
+from relscope.attribution.core import (
+    Attribution,
+    Target,
+    class_scores,
+    forward_hook,
+    target_weights,
+)
 from relscope.errors import ConfigError
 
 __all__ = ["GradCAM"]
@@ -79,12 +85,8 @@ class GradCAM(Attributor):
             captured.append(leaf)
             return leaf.clone()
 
-        handle = module.register_forward_hook(hook)
-        try:
-            with torch.enable_grad():
-                output = model(inputs)
-        finally:
-            handle.remove()
+        with forward_hook(module, hook), torch.enable_grad():
+            output = model(inputs)
         class_scores(output)
         if len(captured) != 1:
             raise ConfigError(
