@@ -28,7 +28,7 @@ from relscope.data.check import ProjectReport
 from relscope.data.labels import describe_category
 from relscope.engine.analysis import AnalysisSummary
 from relscope.engine.attribution import AttributionRun
-from relscope.engine.inputs import parse_classes, read_yaml_file
+from relscope.engine.inputs import parse_classes
 from relscope.errors import RelscopeError
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
     "print_analysis",
     "print_report",
     "print_run",
-    "read_yaml_file",
     "user_errors",
     "warn_if_not_built",
 ]
