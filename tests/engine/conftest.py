@@ -11,8 +11,6 @@ from relscope.data.builtin import mnist_cnn
 from relscope.data.dataset import write_hdf5_dataset
 from relscope.data.model import save_weights
 
-REFERENCE = "relscope.data.builtin:mnist_cnn"
-METHOD = {"method": "epsilon_gamma_box", "params": {"low": 0.0, "high": 1.0}}
 SIZE = 12
 
 
@@ -65,12 +63,6 @@ def images_and_model(tmp_path):
     torch.manual_seed(1)
     weights = save_weights(mnist_cnn(), tmp_path / "cnn.pt")
     return data, weights, labels
-
-
-def load_cnn(weights):
-    model = mnist_cnn()
-    model.load_state_dict(torch.load(weights, weights_only=True))
-    return model.eval()
 
 
 def blob(cy: float, cx: float, sigma: float) -> np.ndarray:

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from engine.conftest import METHOD, REFERENCE, load_cnn
 from relscope.attribution.config import method_config
 from relscope.cli.main import app
 from relscope.data.attribution_db import AttributionDatabase
 from relscope.data.dataset import open_dataset
 from relscope.engine import AttributionRun, Progress, Silent, attribute
 from relscope.engine.inputs import load_method
+from support.engine_inputs import METHOD, REFERENCE, load_cnn
 
 
 def read(path):
