@@ -14,25 +14,18 @@ from relscope.cli.main import app
 from relscope.data.attribution_db import AttributionDatabase
 from relscope.data.builtin import mnist_cnn
 from relscope.data.dataset import open_dataset, write_hdf5_dataset
-from relscope.data.model import save_weights
 from relscope.engine.attribution import attribute_dataset
 from relscope.engine.inputs import load_method
 from relscope.engine.progress import Silent
 from relscope.errors import ConfigError
+from support.engine_inputs import METHOD, REFERENCE, random_inputs
 
 runner = CliRunner()
-REFERENCE = "relscope.data.builtin:mnist_cnn"
-METHOD = {"method": "epsilon_gamma_box", "params": {"low": 0.0, "high": 1.0}}
 
 
 @pytest.fixture
 def files(tmp_path):
-    rng = np.random.default_rng(0)
-    images = rng.random((48, 1, 28, 28)).astype(np.float32)
-    labels = np.arange(48) % 3
-    data = write_hdf5_dataset(tmp_path / "data.h5", images, labels)
-    torch.manual_seed(1)
-    weights = save_weights(mnist_cnn(), tmp_path / "cnn.pt")
+    data, weights, images, labels = random_inputs(tmp_path, 48, seed=0, weight_seed=1)
     return tmp_path, data, weights, images, labels
 
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from relscope.data.attribution_db import AttributionWriter
-from relscope.data.builtin import mnist_cnn
-from relscope.data.dataset import write_hdf5_dataset
-from relscope.data.model import save_weights
+from support.engine_inputs import random_inputs
 
 SIZE = 12
 
@@ -56,12 +53,7 @@ def recorder():
 @pytest.fixture
 def images_and_model(tmp_path):
     """40 random 1 x 28 x 28 images of classes 0..3 in an HDF5 dataset, and saved weights."""
-    rng = np.random.default_rng(0)
-    images = rng.random((40, 1, 28, 28)).astype(np.float32)
-    labels = np.arange(40) % 4
-    data = write_hdf5_dataset(tmp_path / "data.h5", images, labels)
-    torch.manual_seed(1)
-    weights = save_weights(mnist_cnn(), tmp_path / "cnn.pt")
+    data, weights, _, labels = random_inputs(tmp_path, 40, seed=0, weight_seed=1, classes=4)
     return data, weights, labels
 
 
