@@ -19,15 +19,9 @@ import torch
 from torch import nn
 
 from relscope.attribution.attributors import get_attributor, list_attributors
-from relscope.attribution.methods.occlusion import (
-    LIME,
-    RISE,
-    LimeAttribution,
-    Occlusion,
-    grid_segments,
-    lime_masks,
-    rise_masks,
-)
+from relscope.attribution.methods.lime import LIME, LimeAttribution, grid_segments, lime_masks
+from relscope.attribution.methods.occlusion import Occlusion
+from relscope.attribution.methods.rise import RISE, rise_masks
 from relscope.errors import ConfigError
 
 DTYPE = torch.float64

@@ -74,8 +74,10 @@ from relscope.attribution.methods.gradients import (
     LRPAttributor,
     SmoothGrad,
 )
-from relscope.attribution.methods.occlusion import LIME, RISE, Occlusion
+from relscope.attribution.methods.lime import LIME
+from relscope.attribution.methods.occlusion import Occlusion
 from relscope.attribution.methods.patterns import PatternAttribution, PatternNet
+from relscope.attribution.methods.rise import RISE
 
 
 def __getattr__(name: str) -> Any:
