@@ -32,7 +32,7 @@ from relscope.attribution import (  # noqa: E402
     Occlusion,
     SmoothGrad,
 )
-from relscope.attribution.gradients import Gradient  # noqa: E402
+from relscope.attribution.methods.gradients import Gradient  # noqa: E402
 from relscope.evaluation import compare  # noqa: E402
 from support.zoo import (  # noqa: E402
     efficientnet_bounds,
