@@ -17,19 +17,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from relscope.errors import ConfigError
 
-if TYPE_CHECKING:
-    from relscope.attribution.lrp.engine import Diagnostics
-
 __all__ = [
     "FILL_STRATEGIES",
     "Attribution",
+    "Diagnostics",
     "Fill",
     "Seed",
     "Target",
@@ -65,6 +63,22 @@ Fill = (
 FILL_STRATEGIES = ("zeros", "mean", "uniform", "normal")
 
 Seed = torch.Generator | int | None
+
+
+@dataclass
+class Diagnostics:
+    """LRP's per-layer relevance sums (per sample, in execution order) and the first bad layer."""
+
+    sums: dict[str, torch.Tensor]
+    first_nonfinite: str | None
+    input_sum: torch.Tensor
+    output_sum: torch.Tensor
+    #: Per layer: ``(2, batch)``, the absolute and the signed relevance handed to the
+    #: layer's inputs, each divided by the absolute relevance it received.
+    growth: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: Layers whose absolute growth exceeds their rule's bound (:meth:`Rule.growth_bound`),
+    #: in the order backward reaches them, with growth and bound.
+    exploding: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 @dataclass

@@ -18,13 +18,12 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from relscope.attribution.core import Attribution, Target, output_weights
+from relscope.attribution.core import Attribution, Diagnostics, Target, output_weights
 from relscope.attribution.lrp.graph import Layer, Probe, TracedModel, TraceError, rewrite, trace
 from relscope.attribution.lrp.layers import PROVISIONAL_KINDS
 from relscope.errors import ConfigError, RelscopeError, RelscopeWarning
@@ -53,22 +52,6 @@ GROWTH_TRIGGER = 10.0
 
 class NumericalError(RelscopeError):
     """Relevance became NaN or infinite; the message names the layer where it started."""
-
-
-@dataclass
-class Diagnostics:
-    """Per-layer relevance sums (per sample, in execution order) and the first bad layer."""
-
-    sums: dict[str, torch.Tensor]
-    first_nonfinite: str | None
-    input_sum: torch.Tensor
-    output_sum: torch.Tensor
-    #: Per layer: ``(2, batch)``, the absolute and the signed relevance handed to the
-    #: layer's inputs, each divided by the absolute relevance it received.
-    growth: dict[str, torch.Tensor] = field(default_factory=dict)
-    #: Layers whose absolute growth exceeds their rule's bound (:meth:`Rule.growth_bound`),
-    #: in the order backward reaches them, with growth and bound.
-    exploding: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 class LRP:
