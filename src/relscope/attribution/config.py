@@ -187,5 +187,8 @@ def _segment(position: int, part: Any) -> Segment:
             params = check_parameters(f"rule {rule}", RULES[rule], params)
         except ParameterError as error:
             raise ConfigError(f"{where}: {error}") from None
-    get_rule(rule, **params)  # refuse unknown rules and bad parameter values now
+    try:
+        get_rule(rule, **params)  # refuse unknown rules and bad parameter values now
+    except (ConfigError, ValueError, TypeError) as error:
+        raise ConfigError(f"{where}: {error}") from None
     return Segment(start, stop, rule, dict(params))

@@ -20,8 +20,7 @@ from relscope.data.dataset.sampling import (
     DOWN_SAMPLING_METHODS,
     UP_SAMPLING_METHODS,
     check_size,
-    crop_and_pad,
-    resize,
+    image_array,
 )
 from relscope.data.labels import LabelMap
 from relscope.errors import ConfigError, FormatError
@@ -197,8 +196,9 @@ class ImageFolderDataset(ImageDataset):
         file = self.path / self._files[index]
         try:
             with Image.open(file) as opened:
-                image = opened.convert(self.mode)
-            image = resize(image, self.size, self.up_sampling, self.down_sampling)
+                return image_array(
+                    opened, self.size, self.up_sampling, self.down_sampling, self.mode
+                )
         except MemoryError:
             raise
         except Exception as error:
@@ -206,10 +206,6 @@ class ImageFolderDataset(ImageDataset):
             raise FormatError(
                 file, "/", "a decodable image file", f"{type(error).__name__}: {error}"
             ) from None
-        array = np.asarray(image, dtype=np.float32) / np.float32(255.0)
-        array = array[np.newaxis] if array.ndim == 2 else array.transpose(2, 0, 1)
-        array = crop_and_pad(array, self.size, self.up_sampling, self.down_sampling)
-        return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def _check_choice(option: str, value: object, valid: Sequence[str]) -> str:

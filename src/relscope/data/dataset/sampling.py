@@ -91,3 +91,19 @@ def crop_and_pad(
             else:
                 array = np.pad(array, widths, mode=pad_mode)
     return array
+
+
+def image_array(
+    image: Image.Image,
+    size: tuple[int, int] | None,
+    up_sampling: str,
+    down_sampling: str,
+    mode: str = "RGB",
+) -> np.ndarray:
+    """An opened ``image`` as an image folder yields it: converted to ``mode``, resized,
+    scaled to ``[0, 1]``, centre-cropped and padded per the methods; float32 ``C x H x W``."""
+    image = resize(image.convert(mode), size, up_sampling, down_sampling)
+    array = np.asarray(image, dtype=np.float32) / np.float32(255.0)
+    array = array[np.newaxis] if array.ndim == 2 else array.transpose(2, 0, 1)
+    array = crop_and_pad(array, size, up_sampling, down_sampling)
+    return np.ascontiguousarray(array, dtype=np.float32)

@@ -1,0 +1,40 @@
+"""Designer sessions: single-sample LRP design on one model (the VisLRPDesigner workflow).
+
+A :class:`DesignSession` holds a model, its class names and its samples: the layers in
+execution order for the segment ruler, model inputs from samples or uploads, top-10
+predictions. A :class:`DesignStore` keeps a project's configurations as JSON files in
+``designs/``, in the format ``relscope attribute --method`` reads. No HTTP here.
+"""
+
+from relscope.engine.designer.inputs import (
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_PIXELS,
+    UPLOAD_FORMATS,
+    InputSettings,
+)
+from relscope.engine.designer.layers import LayerInfo, model_layers
+from relscope.engine.designer.session import TOP_K, DesignSession, Prediction
+from relscope.engine.designer.store import (
+    DESIGNS_FOLDER,
+    NAME_PATTERN,
+    DesignStore,
+    check_name,
+    check_segments,
+)
+
+__all__ = [
+    "DESIGNS_FOLDER",
+    "MAX_UPLOAD_BYTES",
+    "MAX_UPLOAD_PIXELS",
+    "NAME_PATTERN",
+    "TOP_K",
+    "UPLOAD_FORMATS",
+    "DesignSession",
+    "DesignStore",
+    "InputSettings",
+    "LayerInfo",
+    "Prediction",
+    "check_name",
+    "check_segments",
+    "model_layers",
+]

@@ -1,0 +1,218 @@
+"""A design session: one model, its class names and its samples, for single-sample LRP design.
+
+A session is built from a project (its ``model`` and ``model_weights``, label map and
+dataset) with :meth:`DesignSession.from_project`, or from a model given directly. It lists
+the model's layers for the segment ruler (:meth:`DesignSession.layers`), gives model inputs
+from the project's samples (:meth:`~DesignSession.sample`) or from uploaded PNG/JPEG bytes
+(:meth:`~DesignSession.upload`), and the top-10 class scores of an input
+(:meth:`~DesignSession.predict`). One session may be used from several threads: a lock
+serializes its model calls and dataset reads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from relscope.data.check import open_project_dataset
+from relscope.data.dataset import ImageDataset
+from relscope.data.labels import LabelMap, load_label_map
+from relscope.data.model import load_model
+from relscope.data.project import Project, load_project
+from relscope.engine.designer.inputs import MAX_UPLOAD_BYTES, InputSettings
+from relscope.engine.designer.layers import LayerInfo, model_layers
+from relscope.errors import ConfigError
+
+__all__ = ["TOP_K", "DesignSession", "Prediction"]
+
+#: How many classes :meth:`DesignSession.predict` returns.
+TOP_K = 10
+
+Samples = ImageDataset | Sequence[torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One class of a prediction: its index, name, the model's output (``score``) and the
+    softmax over all outputs (``probability``)."""
+
+    index: int
+    name: str
+    score: float
+    probability: float
+
+
+class DesignSession:
+    """A model with its class names and a sample source, for the designer.
+
+    Parameters
+    ----------
+    model:
+        The model (put in evaluation mode and on ``device``); it maps ``(B, C, H, W)`` to
+        ``(B, classes)``.
+    class_names:
+        A label map or class names by index (optional; names default to the index).
+    samples:
+        An :class:`ImageDataset` (indexing applies its transform) or ``C x H x W`` tensors.
+    input_shape:
+        ``C x H x W`` of one input; default: the shape of the first sample, else the size
+        and mode of ``input_settings``.
+    input_settings:
+        How uploads become inputs; default: the dataset's own settings
+        (:meth:`InputSettings.of_dataset`), else resizing to ``input_shape``.
+    device:
+        Where the model runs; inputs are returned there.
+    max_upload_bytes:
+        The size limit of :meth:`upload`.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        class_names: LabelMap | Sequence[str] | None = None,
+        samples: Samples | None = None,
+        input_shape: Sequence[int] | None = None,
+        input_settings: InputSettings | None = None,
+        device: str | torch.device = "cpu",
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise ConfigError(f"the model must be a torch module, got {type(model).__name__}")
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self._names = _namer(class_names)
+        self._samples = samples
+        self.max_upload_bytes = max_upload_bytes
+        self._lock = threading.RLock()
+        self._layers: list[LayerInfo] | None = None
+        if input_shape is None and samples is not None and len(samples) > 0:
+            input_shape = tuple(self._read(0).shape)
+        if input_shape is None and input_settings is not None and input_settings.size:
+            channels = 1 if input_settings.mode == "L" else 3
+            input_shape = (channels, *input_settings.size)
+        self.input_shape = None if input_shape is None else tuple(int(n) for n in input_shape)
+        if input_settings is None and self.input_shape is not None:
+            if isinstance(samples, ImageDataset):
+                input_settings = InputSettings.of_dataset(samples, self.input_shape)
+            elif len(self.input_shape) == 3 and self.input_shape[0] in (1, 3):
+                input_settings = InputSettings.for_shape(self.input_shape)
+        self.input_settings = input_settings
+
+    @classmethod
+    def from_project(
+        cls,
+        project: Project | str | os.PathLike[str],
+        *,
+        device: str | torch.device = "cpu",
+        allow_pickle: bool = False,
+        allowed_roots: Sequence[str | os.PathLike[str]] = (),
+        **options: Any,
+    ) -> DesignSession:
+        """A session on a project's model (``model`` + ``model_weights``), label map and
+        dataset; ``project`` is a loaded :class:`Project` or a project file. ``options``
+        are further keyword arguments of the constructor."""
+        if not isinstance(project, Project):
+            project = load_project(project, allowed_roots=allowed_roots)
+        labels = load_label_map(project.label_map)
+        dataset = open_project_dataset(project.dataset, labels)
+        model = load_model(
+            project.model, project.model_weights, device=device, allow_pickle=allow_pickle
+        )
+        return cls(model, class_names=labels, samples=dataset, device=device, **options)
+
+    # ---------------------------------------------------------------------------- model
+    def layers(self) -> list[LayerInfo]:
+        """The model's layers in execution order, as segment indices count them."""
+        with self._lock:
+            if self._layers is None:
+                if self.input_shape is None:
+                    raise ConfigError(
+                        "the session has no input shape (give input_shape, samples or "
+                        "input_settings with a size)"
+                    )
+                self._layers = model_layers(self.model, self.input_shape)
+            return list(self._layers)
+
+    def class_name(self, index: int) -> str:
+        """The name of class ``index`` (its index as text where no name is known)."""
+        return self._names(index)
+
+    def predict(self, x: torch.Tensor, k: int = TOP_K) -> list[Prediction]:
+        """The ``k`` highest-scoring classes of one input (``C x H x W`` or a batch of
+        one), best first."""
+        batch = self._batch(x)
+        with self._lock, torch.no_grad():
+            output = self.model(batch)
+        if not isinstance(output, torch.Tensor) or output.ndim != 2 or len(output) != 1:
+            shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output)
+            raise ConfigError(f"the model must return (batch, classes) scores, got {shape}")
+        scores = output[0].detach().float().cpu()
+        probabilities = torch.softmax(scores, 0)
+        top = torch.topk(scores, min(k, len(scores)))
+        return [
+            Prediction(int(i), self.class_name(int(i)), float(v), float(probabilities[i]))
+            for v, i in zip(top.values, top.indices, strict=True)
+        ]
+
+    # -------------------------------------------------------------------------- samples
+    @property
+    def num_samples(self) -> int:
+        """How many samples :meth:`sample` offers."""
+        return 0 if self._samples is None else len(self._samples)
+
+    def sample(self, index: int) -> torch.Tensor:
+        """The model input ``(1, C, H, W)`` of sample ``index``, on the session's device."""
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ConfigError(f"sample index must be an integer, got {index!r}")
+        if not 0 <= index < self.num_samples:
+            raise ConfigError(
+                f"sample index {index} out of range (the session has {self.num_samples} samples)"
+            )
+        return self._read(index)[None].to(self.device)
+
+    def upload(self, data: bytes) -> torch.Tensor:
+        """The model input ``(1, C, H, W)`` made from PNG or JPEG bytes, brought to the
+        model's input as the dataset brings its images (:class:`InputSettings`)."""
+        if self.input_settings is None:
+            raise ConfigError("this session takes no uploads (it knows no input size)")
+        tensor = self.input_settings.decode(data, max_bytes=self.max_upload_bytes)
+        return tensor[None].to(self.device)
+
+    # ---------------------------------------------------------------------------- inner
+    def _read(self, index: int) -> torch.Tensor:
+        with self._lock:  # HDF5 reads are not thread-safe
+            if isinstance(self._samples, ImageDataset):
+                return self._samples[index][0]
+            assert self._samples is not None
+            tensor = self._samples[index]
+        if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
+            raise ConfigError(f"sample {index}: expected a float tensor C x H x W")
+        return tensor
+
+    def _batch(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise ConfigError("the input must be a floating point tensor")
+        single = len(self.input_shape) if self.input_shape is not None else 3
+        if x.ndim == single:
+            x = x[None]
+        if len(x) != 1:
+            raise ConfigError(f"expected one input (a batch of one), got shape {tuple(x.shape)}")
+        return x.to(self.device)
+
+
+def _namer(names: LabelMap | Sequence[str] | None) -> Callable[[int], str]:
+    if names is None:
+        return str
+    if isinstance(names, LabelMap):
+        return names.name
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ConfigError("class_names must be a label map or a sequence of names")
+    table = list(names)
+    return lambda index: table[index] if 0 <= index < len(table) else str(index)
