@@ -2,10 +2,13 @@
 
 A :class:`DesignSession` holds a model, its class names and its samples: the layers in
 execution order for the segment ruler, model inputs from samples or uploads, top-10
-predictions. A :class:`DesignStore` keeps a project's configurations as JSON files in
-``designs/``, in the format ``relscope attribute --method`` reads. No HTTP here.
+predictions, explanations (:class:`Explanation`: input relevance, the relevance at every
+segment boundary, per-layer sums, warnings). A :class:`DesignStore` keeps a project's
+configurations as JSON files in ``designs/``, in the format ``relscope attribute --method``
+reads. No HTTP here.
 """
 
+from relscope.engine.designer.explain import Boundary, Explainer, Explanation, lrp_composite
 from relscope.engine.designer.inputs import (
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_PIXELS,
@@ -29,12 +32,16 @@ __all__ = [
     "NAME_PATTERN",
     "TOP_K",
     "UPLOAD_FORMATS",
+    "Boundary",
     "DesignSession",
     "DesignStore",
+    "Explainer",
+    "Explanation",
     "InputSettings",
     "LayerInfo",
     "Prediction",
     "check_name",
     "check_segments",
+    "lrp_composite",
     "model_layers",
 ]

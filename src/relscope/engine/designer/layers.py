@@ -46,7 +46,8 @@ def model_layers(model: nn.Module, input_shape: Sequence[int]) -> list[LayerInfo
     layers = LRP(model).layers
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
-    x = torch.zeros(1, *input_shape, device=device)
+    dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else None
+    x = torch.zeros(1, *input_shape, device=device, dtype=dtype)
     try:
         with torch.no_grad():
             try:

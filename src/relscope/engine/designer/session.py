@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from relscope.attribution.config import MethodConfig
 from relscope.data.check import open_project_dataset
 from relscope.data.dataset import ImageDataset
 from relscope.data.labels import LabelMap, load_label_map
 from relscope.data.model import load_model
 from relscope.data.project import Project, load_project
+from relscope.engine.designer.explain import Explainer, Explanation, TargetMode
 from relscope.engine.designer.inputs import MAX_UPLOAD_BYTES, InputSettings
 from relscope.engine.designer.layers import LayerInfo, model_layers
 from relscope.errors import ConfigError
@@ -92,6 +94,7 @@ class DesignSession:
         self.max_upload_bytes = max_upload_bytes
         self._lock = threading.RLock()
         self._layers: list[LayerInfo] | None = None
+        self._explainer: Explainer | None = None
         if input_shape is None and samples is not None and len(samples) > 0:
             input_shape = tuple(self._read(0).shape)
         if input_shape is None and input_settings is not None and input_settings.size:
@@ -160,6 +163,21 @@ class DesignSession:
             Prediction(int(i), self.class_name(int(i)), float(v), float(probabilities[i]))
             for v, i in zip(top.values, top.indices, strict=True)
         ]
+
+    def explain(
+        self,
+        x: torch.Tensor,
+        config: MethodConfig | Mapping[str, Any] | str,
+        *,
+        target: TargetMode = "predicted",
+        index: int | None = None,
+    ) -> Explanation:
+        """Explain one input (``C x H x W`` or a batch of one) with ``config``; see
+        :meth:`Explainer.explain`. Engines are kept per configuration."""
+        with self._lock:
+            if self._explainer is None:
+                self._explainer = Explainer(self.model)
+        return self._explainer.explain(self._batch(x), config, target=target, index=index)
 
     # -------------------------------------------------------------------------- samples
     @property

@@ -1,0 +1,188 @@
+"""Explain one input with one configuration: the input relevance, the relevance at every
+segment boundary from the same backward pass, per-layer relevance sums and warnings.
+
+A boundary of segments ``[a, b), [b, c)`` is the relevance handed from layer ``b`` to the
+output of layer ``b - 1`` (what the layers from ``b`` on have explained so far). LRP
+configurations (named composites and segments) give boundaries, sums and explosion
+warnings; other attributors (gradients, occlusion, ...) give the input relevance only.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from relscope.attribution.attributors import list_attributors
+from relscope.attribution.config import MethodConfig, method_config
+from relscope.attribution.lrp.composites import Composite, get_composite, segments
+from relscope.attribution.lrp.engine import LRP
+from relscope.attribution.lrp.rules import get_rule
+from relscope.errors import ConfigError
+from relscope.render import heatmap_png
+from relscope.render.maps import to_map
+
+__all__ = ["Boundary", "Explainer", "Explanation", "TargetMode", "lrp_composite"]
+
+#: ``"predicted"``: the top class; ``"contrastive"``: the top class against all others.
+TargetMode = Literal["class", "predicted", "contrastive"]
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """The relevance at the start of a segment: handed to the output of layer ``after``."""
+
+    index: int  # the first layer of the segment
+    after: str  # the layer whose output receives it
+    relevance: torch.Tensor  # that output's shape, batch of one
+    total: float  # its sum (conservation: compare with the output's relevance)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One explanation: the target, the model output, the input relevance, the boundaries,
+    per-layer sums and what went wrong (``first_nonfinite``, ``exploding``)."""
+
+    target: int
+    output: torch.Tensor
+    relevance: torch.Tensor
+    boundaries: list[Boundary] = field(default_factory=list)
+    sums: dict[str, float] = field(default_factory=dict)
+    output_sum: float = float("nan")
+    input_sum: float = float("nan")
+    first_nonfinite: str | None = None
+    exploding: list[tuple[str, float, float]] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        """One line per problem: relevance that is not finite, layers that exploded."""
+        lines = []
+        if self.first_nonfinite is not None:
+            lines.append(f"relevance became NaN or infinite at layer {self.first_nonfinite!r}")
+        for name, growth, bound in self.exploding:
+            lines.append(
+                f"layer {name!r} multiplied the relevance by {growth:.3g} (its rule allows "
+                f"at most {bound:.3g})"
+            )
+        return lines
+
+    def heatmap_png(self, cmap: str = "bwr") -> bytes:
+        """The input relevance as a palette PNG (channels summed, symmetric scale)."""
+        return _png(self.relevance, cmap)
+
+    def boundary_png(self, position: int, cmap: str = "bwr") -> bytes | None:
+        """Boundary ``position`` as a palette PNG, or None where it is not a spatial map."""
+        return _png(self.boundaries[position].relevance, cmap)
+
+
+def lrp_composite(config: MethodConfig) -> Composite | None:
+    """The LRP composite of a configuration (its segments or a named composite), or None
+    for a configuration of another attributor."""
+    if config.segments:
+        return segments((s.start, s.stop, get_rule(s.rule, **s.params)) for s in config.segments)
+    if config.method is None or config.method in list_attributors():
+        return None
+    return get_composite(config.method, **config.params)
+
+
+class Explainer:
+    """Explains inputs of one model; LRP engines are built once per configuration (tracing
+    is the expensive part). Calls from several threads take turns: an engine's context
+    (its canonizers) changes the model while it is entered."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self._engines: dict[str, LRP] = {}
+        self._lock = threading.RLock()
+
+    def explain(
+        self,
+        x: torch.Tensor,
+        config: MethodConfig | Mapping[str, Any] | str,
+        *,
+        target: TargetMode = "predicted",
+        index: int | None = None,
+    ) -> Explanation:
+        """Explain ``x`` (a batch of one) for ``target``: ``"class"`` (give ``index``),
+        ``"predicted"`` or ``"contrastive"`` (the predicted class against the others)."""
+        config = config if isinstance(config, MethodConfig) else method_config(config)
+        with self._lock:
+            return self._explain(x, config, target, index)
+
+    def _explain(
+        self, x: torch.Tensor, config: MethodConfig, target: str, index: int | None
+    ) -> Explanation:
+        if x.ndim < 2 or x.shape[0] != 1:
+            raise ConfigError(f"explain takes a batch of one input, got shape {tuple(x.shape)}")
+        with torch.no_grad():
+            output = self.model(x)
+        classes = output.shape[-1]
+        if target == "class":
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < classes:
+                raise ConfigError(f"target class must be an integer in 0..{classes - 1}")
+            chosen = index
+        elif target in ("predicted", "contrastive"):
+            chosen = int(output.argmax(1))
+        else:
+            raise ConfigError(
+                f"target must be 'class', 'predicted' or 'contrastive', got {target!r}"
+            )
+        engine = self._engine(config)
+        if engine is None:
+            if target == "contrastive":
+                raise ConfigError(f"{config.name}: contrastive targets need an LRP configuration")
+            result = config.attributor()(self.model, x, chosen)
+            return Explanation(chosen, result.output.detach(), result.relevance.detach())
+        bounds = _boundaries(config, len(engine.layers))
+        names = [layer.name for layer in engine.layers]
+        record = [names[start - 1] for start in bounds]
+        with engine:
+            result = engine(
+                x, chosen, contrastive=target == "contrastive", record=record, diagnostics=True
+            )
+        report = result.diagnostics
+        assert report is not None
+        boundaries = [
+            Boundary(start, names[start - 1], relevance.detach(), float(relevance.sum()))
+            for start, relevance in zip(bounds, (result.layers[n] for n in record), strict=True)
+        ]
+        return Explanation(
+            target=chosen,
+            output=result.output.detach(),
+            relevance=result.relevance.detach(),
+            boundaries=boundaries,
+            sums={name: float(value.sum()) for name, value in report.sums.items()},
+            output_sum=float(report.output_sum.sum()),
+            input_sum=float(report.input_sum.sum()),
+            first_nonfinite=report.first_nonfinite,
+            exploding=list(report.exploding),
+        )
+
+    def _engine(self, config: MethodConfig) -> LRP | None:
+        # The name does not change the relevance: renamed copies share one engine.
+        key = json.dumps(config.to_dict() | {"name": ""}, sort_keys=True, default=str)
+        if key not in self._engines:
+            composite = lrp_composite(config)
+            if composite is None:
+                return None
+            self._engines[key] = LRP(self.model, composite)
+        return self._engines[key]
+
+
+def _boundaries(config: MethodConfig, count: int) -> list[int]:
+    """The first layer of every segment but the first (0 < start < count)."""
+    starts = sorted(
+        {s.start for s in config.segments} | {s.stop for s in config.segments if s.stop}
+    )
+    return [start for start in starts if 0 < start < count]
+
+
+def _png(relevance: torch.Tensor, cmap: str) -> bytes | None:
+    array = relevance.detach().cpu().double().numpy()
+    if array.ndim != 4 or not np.isfinite(array).all():
+        return None  # a dense layer's relevance has no picture; NaN has no colour
+    return heatmap_png(to_map(array)[0], cmap=cmap, mode="symmetric")
