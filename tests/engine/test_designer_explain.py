@@ -15,7 +15,7 @@ from relscope.attribution import LRP, get_rule, segments
 from relscope.attribution.config import method_config
 from relscope.attribution.methods.gradients import Gradient
 from relscope.data.builtin import mnist_cnn
-from relscope.engine.designer import DesignSession, Explainer, Explanation
+from relscope.engine.designer import Column, DesignSession, Explainer, Explanation
 from relscope.errors import ConfigError
 from relscope.render import heatmap_png
 from relscope.render.maps import to_map
@@ -166,3 +166,46 @@ def test_threads_share_a_session(session, x):
         thread.join()
     for position, expected in enumerate(serial):
         torch.testing.assert_close(results[position], expected)
+
+
+def test_compare_grid_shares_one_colour_scale(session, x):
+    other = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(5)).double()
+    configs = [SEGMENTS, "epsilon_plus"]
+    columns = [Column(x, "class", 3), Column(other[0])]  # a 3-D input is a batch of one
+    grid = session.compare(configs, columns)
+    assert grid.names == ["three parts", "epsilon_plus"]
+    assert len(grid.cells) == 2 and all(len(row) == 2 for row in grid.cells)
+    for row, config in enumerate(configs):
+        for column, (inputs, target) in enumerate(((x, 3), (other, None))):
+            if target is None:
+                expected = session.explain(inputs, config)
+            else:
+                expected = session.explain(inputs, config, target="class", index=target)
+            torch.testing.assert_close(grid.cells[row][column].relevance, expected.relevance)
+    maps = np.stack([to_map(c.relevance.numpy())[0] for row in grid.cells for c in row])
+    assert grid.scale == pytest.approx(float(np.abs(maps).max()))
+    # One scale: each cell's PNG is its map divided by the grid's largest |R|, not its own.
+    for position in range(4):
+        row, column = divmod(position, 2)
+        shared = 0.5 + 0.5 * maps[position] / grid.scale
+        assert grid.png(row, column) == heatmap_png(shared, mode=None)
+    quiet = int(np.argmin(np.abs(maps).reshape(4, -1).max(1)))
+    row, column = divmod(quiet, 2)
+    own = heatmap_png(to_map(grid.cells[row][column].relevance.numpy())[0])
+    assert grid.png(row, column) != own  # a quieter cell is not stretched to full colour
+
+
+def test_compare_refuses_empty_oversized_and_mixed_grids(session, x):
+    with pytest.raises(ConfigError, match="at least one configuration and one column"):
+        session.compare([], [Column(x)])
+    with pytest.raises(ConfigError, match="at most 64 per grid"):
+        session.compare(["epsilon_plus"] * 9, [Column(x)] * 8)
+    small = DesignSession(
+        nn.Sequential(nn.Flatten(), nn.Linear(4, 2)).double(), input_shape=(1, 2, 2)
+    )
+    with pytest.raises(ConfigError, match="differ in size"):
+        compare_columns = [
+            Column(torch.rand(1, 1, 2, 2).double()),
+            Column(torch.rand(1, 1, 1, 4).double()),
+        ]
+        small.compare(["epsilon"], compare_columns)

@@ -8,6 +8,7 @@ configurations as JSON files in ``designs/``, in the format ``relscope attribute
 reads. No HTTP here.
 """
 
+from relscope.engine.designer.compare import Column, Grid, compare
 from relscope.engine.designer.explain import Boundary, Explainer, Explanation, lrp_composite
 from relscope.engine.designer.inputs import (
     MAX_UPLOAD_BYTES,
@@ -33,15 +34,18 @@ __all__ = [
     "TOP_K",
     "UPLOAD_FORMATS",
     "Boundary",
+    "Column",
     "DesignSession",
     "DesignStore",
     "Explainer",
     "Explanation",
+    "Grid",
     "InputSettings",
     "LayerInfo",
     "Prediction",
     "check_name",
     "check_segments",
+    "compare",
     "lrp_composite",
     "model_layers",
 ]

@@ -26,6 +26,7 @@ from relscope.data.dataset import ImageDataset
 from relscope.data.labels import LabelMap, load_label_map
 from relscope.data.model import load_model
 from relscope.data.project import Project, load_project
+from relscope.engine.designer.compare import Column, Grid, compare
 from relscope.engine.designer.explain import Explainer, Explanation, TargetMode
 from relscope.engine.designer.inputs import MAX_UPLOAD_BYTES, InputSettings
 from relscope.engine.designer.layers import LayerInfo, model_layers
@@ -174,10 +175,23 @@ class DesignSession:
     ) -> Explanation:
         """Explain one input (``C x H x W`` or a batch of one) with ``config``; see
         :meth:`Explainer.explain`. Engines are kept per configuration."""
+        return self._explaining().explain(self._batch(x), config, target=target, index=index)
+
+    def compare(
+        self,
+        configs: Sequence[MethodConfig | Mapping[str, Any] | str],
+        columns: Sequence[Column],
+    ) -> Grid:
+        """Several configurations x several inputs/targets on one colour scale; see
+        :func:`~relscope.engine.designer.compare.compare`."""
+        columns = [Column(self._batch(c.x), c.target, c.index) for c in columns]
+        return compare(self._explaining(), configs, columns)
+
+    def _explaining(self) -> Explainer:
         with self._lock:
             if self._explainer is None:
                 self._explainer = Explainer(self.model)
-        return self._explainer.explain(self._batch(x), config, target=target, index=index)
+            return self._explainer
 
     # -------------------------------------------------------------------------- samples
     @property
