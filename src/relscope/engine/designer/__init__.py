@@ -10,6 +10,14 @@ reads. No HTTP here.
 
 from relscope.engine.designer.compare import Column, Grid, compare
 from relscope.engine.designer.explain import Boundary, Explainer, Explanation, lrp_composite
+from relscope.engine.designer.flipping import (
+    FLIP_FILLS,
+    Curves,
+    Stroke,
+    flip,
+    flipping_curves,
+    stroke_mask,
+)
 from relscope.engine.designer.inputs import (
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_PIXELS,
@@ -28,6 +36,7 @@ from relscope.engine.designer.store import (
 
 __all__ = [
     "DESIGNS_FOLDER",
+    "FLIP_FILLS",
     "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_PIXELS",
     "NAME_PATTERN",
@@ -35,6 +44,7 @@ __all__ = [
     "UPLOAD_FORMATS",
     "Boundary",
     "Column",
+    "Curves",
     "DesignSession",
     "DesignStore",
     "Explainer",
@@ -43,9 +53,13 @@ __all__ = [
     "InputSettings",
     "LayerInfo",
     "Prediction",
+    "Stroke",
     "check_name",
     "check_segments",
     "compare",
+    "flip",
+    "flipping_curves",
     "lrp_composite",
     "model_layers",
+    "stroke_mask",
 ]

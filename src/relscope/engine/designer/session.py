@@ -28,6 +28,7 @@ from relscope.data.model import load_model
 from relscope.data.project import Project, load_project
 from relscope.engine.designer.compare import Column, Grid, compare
 from relscope.engine.designer.explain import Explainer, Explanation, TargetMode
+from relscope.engine.designer.flipping import Curves, Stroke, flip, flipping_curves, stroke_mask
 from relscope.engine.designer.inputs import MAX_UPLOAD_BYTES, InputSettings
 from relscope.engine.designer.layers import LayerInfo, model_layers
 from relscope.errors import ConfigError
@@ -186,6 +187,33 @@ class DesignSession:
         :func:`~relscope.engine.designer.compare.compare`."""
         columns = [Column(self._batch(c.x), c.target, c.index) for c in columns]
         return compare(self._explaining(), configs, columns)
+
+    def flip(
+        self,
+        x: torch.Tensor,
+        *,
+        strokes: Sequence[Stroke] = (),
+        mask: torch.Tensor | None = None,
+        fill: float | str = "mean",
+        sigma: float = 3.0,
+        k: int = TOP_K,
+    ) -> tuple[torch.Tensor, list[Prediction]]:
+        """The input with the brushed (or masked) pixels replaced, and its new top-``k``."""
+        batch = self._batch(x)
+        if mask is None:
+            mask = stroke_mask(strokes, *batch.shape[2:])
+        flipped = flip(batch, mask, fill, sigma=sigma)
+        return flipped, self.predict(flipped, k)
+
+    def curves(
+        self,
+        x: torch.Tensor,
+        configs: Sequence[MethodConfig | Mapping[str, Any] | str],
+        **options: Any,
+    ) -> list[Curves]:
+        """Most/least-relevant-first curves per configuration (see
+        :func:`~relscope.engine.designer.flipping.flipping_curves`)."""
+        return flipping_curves(self._explaining(), self._batch(x), configs, **options)
 
     def _explaining(self) -> Explainer:
         with self._lock:
