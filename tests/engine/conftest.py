@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from relscope.data.attribution_db import AttributionWriter
+from relscope.data.builtin import mnist_cnn
+from relscope.engine.designer import DesignSession
 from support.engine_inputs import random_inputs
 
 SIZE = 12
@@ -80,3 +83,16 @@ def attribution_file(tmp_path):
     with AttributionWriter(path, np.arange(len(labels)), shape=(1, SIZE, SIZE), num_outputs=4) as w:
         w.add(maps[order], labels[order], np.zeros((len(labels), 4), np.float32))
     return path
+
+
+@pytest.fixture(scope="module")
+def session():
+    """A design session on the demo CNN (float64, seeded weights)."""
+    torch.manual_seed(0)
+    return DesignSession(mnist_cnn().double(), input_shape=(1, 28, 28))
+
+
+@pytest.fixture(scope="module")
+def x():
+    """One random 28 x 28 input for the design session."""
+    return torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(1)).double()

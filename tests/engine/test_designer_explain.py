@@ -14,7 +14,6 @@ from torch import nn
 from relscope.attribution import LRP, get_rule, segments
 from relscope.attribution.config import method_config
 from relscope.attribution.methods.gradients import Gradient
-from relscope.data.builtin import mnist_cnn
 from relscope.engine.designer import Column, DesignSession, Explainer, Explanation
 from relscope.errors import ConfigError
 from relscope.render import heatmap_png
@@ -28,17 +27,6 @@ SEGMENTS = {
         {"start": 7, "stop": None, "rule": "epsilon", "params": {"eps": 0.01}},
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def session():
-    torch.manual_seed(0)
-    return DesignSession(mnist_cnn().double(), input_shape=(1, 28, 28))
-
-
-@pytest.fixture(scope="module")
-def x():
-    return torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(1)).double()
 
 
 def composite_of(config):

@@ -15,21 +15,9 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from relscope.attribution.config import method_config
-from relscope.data.builtin import mnist_cnn
-from relscope.engine.designer import DesignSession, Stroke, flip, stroke_mask
+from relscope.engine.designer import Stroke, flip, stroke_mask
 from relscope.errors import ConfigError
 from relscope.evaluation import perturbation_curve
-
-
-@pytest.fixture(scope="module")
-def session():
-    torch.manual_seed(0)
-    return DesignSession(mnist_cnn().double(), input_shape=(1, 28, 28))
-
-
-@pytest.fixture(scope="module")
-def x():
-    return torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(1)).double()
 
 
 def covered(strokes, height, width):
