@@ -11,7 +11,9 @@ from os import PathLike
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "FormatError",
+    "NotFoundError",
     "PathError",
     "RegistryError",
     "RelscopeError",
@@ -72,6 +74,15 @@ class ConfigError(RelscopeError, ValueError):
 
 class RegistryError(ConfigError):
     """A name is unknown to an extension point, or registered there twice."""
+
+
+class NotFoundError(ConfigError, LookupError):
+    """A named item (a stored design, an upload) does not exist (HTTP: 404)."""
+
+
+class ConflictError(ConfigError):
+    """The request conflicts with the current state: a name is taken, or a newer request
+    replaced this one (HTTP: 409)."""
 
 
 class RelscopeWarning(UserWarning):

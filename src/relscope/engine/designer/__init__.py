@@ -5,7 +5,8 @@ execution order for the segment ruler, model inputs from samples or uploads, top
 predictions, explanations (:class:`Explanation`: input relevance, the relevance at every
 segment boundary, per-layer sums, warnings). A :class:`DesignStore` keeps a project's
 configurations as JSON files in ``designs/``, in the format ``relscope attribute --method``
-reads. No HTTP here.
+reads. Results are cached per input, and :class:`Requests` hands out tickets by which a
+newer request supersedes an older one (:class:`SupersededError`). No HTTP here.
 """
 
 from relscope.engine.designer.compare import Column, Grid, compare
@@ -33,6 +34,7 @@ from relscope.engine.designer.store import (
     check_name,
     check_segments,
 )
+from relscope.engine.designer.supersede import Requests, SupersededError, Ticket
 
 __all__ = [
     "DESIGNS_FOLDER",
@@ -53,7 +55,10 @@ __all__ = [
     "InputSettings",
     "LayerInfo",
     "Prediction",
+    "Requests",
     "Stroke",
+    "SupersededError",
+    "Ticket",
     "check_name",
     "check_segments",
     "compare",

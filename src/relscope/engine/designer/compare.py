@@ -13,6 +13,7 @@ import torch
 
 from relscope.attribution.config import MethodConfig, method_config
 from relscope.engine.designer.explain import Explainer, Explanation, TargetMode
+from relscope.engine.designer.supersede import NEVER, Ticket
 from relscope.errors import ConfigError
 from relscope.render import heatmap_png, normalize
 from relscope.render.maps import to_map
@@ -52,6 +53,8 @@ def compare(
     explainer: Explainer,
     configs: Sequence[MethodConfig | Mapping[str, Any] | str],
     columns: Sequence[Column],
+    *,
+    ticket: Ticket = NEVER,
 ) -> Grid:
     """Explain every column with every configuration (rows in the order given)."""
     if not configs or not columns:
@@ -62,7 +65,10 @@ def compare(
         )
     parsed = [c if isinstance(c, MethodConfig) else method_config(c) for c in configs]
     cells = [
-        [explainer.explain(col.x, config, target=col.target, index=col.index) for col in columns]
+        [
+            explainer.explain(col.x, config, target=col.target, index=col.index, ticket=ticket)
+            for col in columns
+        ]
         for config in parsed
     ]
     shapes = {cell.relevance.shape[2:] for row in cells for cell in row}

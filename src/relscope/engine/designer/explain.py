@@ -9,7 +9,6 @@ warnings; other attributors (gradients, occlusion, ...) give the input relevance
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from relscope.attribution.config import MethodConfig, method_config
 from relscope.attribution.lrp.composites import Composite, get_composite, segments
 from relscope.attribution.lrp.engine import LRP
 from relscope.attribution.lrp.rules import get_rule
+from relscope.engine.designer.cache import LRUCache, config_key, input_key
+from relscope.engine.designer.supersede import NEVER, Ticket
 from relscope.errors import ConfigError
 from relscope.render import heatmap_png
 from relscope.render.maps import to_map
@@ -57,6 +58,10 @@ class Explanation:
     input_sum: float = float("nan")
     first_nonfinite: str | None = None
     exploding: list[tuple[str, float, float]] = field(default_factory=list)
+    # PNGs already drawn, by (what, colour map): a cached result's repeat draws nothing.
+    _pngs: dict[tuple[int, str], bytes | None] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def warnings(self) -> list[str]:
         """One line per problem: relevance that is not finite, layers that exploded."""
@@ -72,11 +77,17 @@ class Explanation:
 
     def heatmap_png(self, cmap: str = "bwr") -> bytes:
         """The input relevance as a palette PNG (channels summed, symmetric scale)."""
-        return _png(self.relevance, cmap)
+        return self._drawn(-1, cmap, self.relevance)
 
     def boundary_png(self, position: int, cmap: str = "bwr") -> bytes | None:
         """Boundary ``position`` as a palette PNG, or None where it is not a spatial map."""
-        return _png(self.boundaries[position].relevance, cmap)
+        return self._drawn(position, cmap, self.boundaries[position].relevance)
+
+    def _drawn(self, what: int, cmap: str, relevance: torch.Tensor) -> bytes | None:
+        key = (what, cmap)
+        if key not in self._pngs:
+            self._pngs[key] = _png(relevance, cmap)
+        return self._pngs[key]
 
 
 def lrp_composite(config: MethodConfig) -> Composite | None:
@@ -91,13 +102,29 @@ def lrp_composite(config: MethodConfig) -> Composite | None:
 
 class Explainer:
     """Explains inputs of one model; LRP engines are built once per configuration (tracing
-    is the expensive part). Calls from several threads take turns: an engine's context
-    (its canonizers) changes the model while it is entered."""
+    is the expensive part), and results are kept by input, configuration and target (up to
+    ``cache_bytes``). Model calls from several threads take turns: an engine's context (its
+    canonizers) changes the model while it is entered."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, *, cache_bytes: int = 512 * 2**20) -> None:
         self.model = model
         self._engines: dict[str, LRP] = {}
-        self._lock = threading.RLock()
+        #: Held around every model call: see the class docstring.
+        self.lock = threading.RLock()
+        self.results: LRUCache[Explanation] = LRUCache(cache_bytes, max_entries=256)
+        self.outputs: LRUCache[torch.Tensor] = LRUCache(64 * 2**20, max_entries=1024)
+
+    def scores(self, x: torch.Tensor, ticket: Ticket = NEVER) -> torch.Tensor:
+        """The model's output for ``x`` (a batch), computed once per input."""
+        key = input_key(x)
+        cached = self.outputs.get(key)
+        if cached is not None:
+            return cached
+        with self.lock, ticket.active(), torch.no_grad():
+            output = self.model(x)
+        if isinstance(output, torch.Tensor):
+            output = self.outputs.put(key, output.detach())
+        return output
 
     def explain(
         self,
@@ -106,20 +133,31 @@ class Explainer:
         *,
         target: TargetMode = "predicted",
         index: int | None = None,
+        ticket: Ticket = NEVER,
     ) -> Explanation:
         """Explain ``x`` (a batch of one) for ``target``: ``"class"`` (give ``index``),
-        ``"predicted"`` or ``"contrastive"`` (the predicted class against the others)."""
+        ``"predicted"`` or ``"contrastive"`` (the predicted class against the others).
+        A superseded ``ticket`` stops the work at its next layer (:class:`SupersededError`)."""
         config = config if isinstance(config, MethodConfig) else method_config(config)
-        with self._lock:
-            return self._explain(x, config, target, index)
+        key = (input_key(x), config_key(config), target, index)
+        cached = self.results.get(key)
+        if cached is not None:
+            return cached
+        ticket.check()
+        with self.lock:
+            cached = self.results.get(key)  # computed while this call waited
+            if cached is not None:
+                return cached
+            with ticket.active():
+                result = self._explain(x, config, target, index)
+        return self.results.put(key, result)
 
     def _explain(
         self, x: torch.Tensor, config: MethodConfig, target: str, index: int | None
     ) -> Explanation:
         if x.ndim < 2 or x.shape[0] != 1:
             raise ConfigError(f"explain takes a batch of one input, got shape {tuple(x.shape)}")
-        with torch.no_grad():
-            output = self.model(x)
+        output = self.scores(x)
         classes = output.shape[-1]
         if target == "class":
             if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < classes:
@@ -163,8 +201,7 @@ class Explainer:
         )
 
     def _engine(self, config: MethodConfig) -> LRP | None:
-        # The name does not change the relevance: renamed copies share one engine.
-        key = json.dumps(config.to_dict() | {"name": ""}, sort_keys=True, default=str)
+        key = config_key(config)  # renamed copies share one engine
         if key not in self._engines:
             composite = lrp_composite(config)
             if composite is None:

@@ -20,6 +20,7 @@ from scipy import ndimage
 from relscope.attribution.config import MethodConfig, method_config
 from relscope.attribution.core import fill_values
 from relscope.engine.designer.explain import Explainer
+from relscope.engine.designer.supersede import NEVER, Ticket
 from relscope.errors import ConfigError
 from relscope.evaluation import perturbation_curve
 from relscope.evaluation.perturbation import PerturbationCurve
@@ -130,6 +131,7 @@ def flipping_curves(
     patch: int = 1,
     fill: Literal["zeros", "mean", "uniform", "normal"] | float = "zeros",
     batch_size: int = 64,
+    ticket: Ticket = NEVER,
 ) -> list[Curves]:
     """Most- and least-relevant-first curves of every configuration for one input; the
     configurations' copies share the model's batches (one run per order)."""
@@ -137,24 +139,27 @@ def flipping_curves(
     if not parsed:
         raise ConfigError("flipping curves need at least one configuration")
     mode = "predicted" if target is None else "class"
-    explained = [explainer.explain(x, config, target=mode, index=target) for config in parsed]
+    explained = [
+        explainer.explain(x, config, target=mode, index=target, ticket=ticket) for config in parsed
+    ]
     chosen = explained[0].target
     inputs = x.detach().expand(len(parsed), *x.shape[1:])
     attributions = torch.cat([e.relevance for e in explained])
-    curves = {
-        order: perturbation_curve(
-            explainer.model,
-            inputs,
-            attributions,
-            chosen,
-            order=order,
-            patch=patch,
-            steps=steps,
-            fill=fill,
-            batch_size=batch_size,
-        )
-        for order in ("most", "least")
-    }
+    with explainer.lock, ticket.active():
+        curves = {
+            order: perturbation_curve(
+                explainer.model,
+                inputs,
+                attributions,
+                chosen,
+                order=order,
+                patch=patch,
+                steps=steps,
+                fill=fill,
+                batch_size=batch_size,
+            )
+            for order in ("most", "least")
+        }
     return [
         Curves(config.name, _row(curves["most"], i), _row(curves["least"], i))
         for i, config in enumerate(parsed)

@@ -10,8 +10,10 @@ transform (its normalization), as indexing the dataset would.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +28,13 @@ from relscope.data.dataset.sampling import (
 )
 from relscope.errors import ConfigError
 
-__all__ = ["MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "UPLOAD_FORMATS", "InputSettings"]
+__all__ = [
+    "MAX_UPLOAD_BYTES",
+    "MAX_UPLOAD_PIXELS",
+    "UPLOAD_FORMATS",
+    "ImageFiles",
+    "InputSettings",
+]
 
 #: Uploads larger than this many bytes are refused.
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
@@ -121,3 +129,46 @@ class InputSettings:
             ) from None
         tensor = torch.from_numpy(np.ascontiguousarray(array))
         return self.transform(tensor) if self.transform is not None else tensor
+
+
+#: File name endings :class:`ImageFiles` takes.
+IMAGE_FILE_ENDINGS = (".png", ".jpg", ".jpeg")
+
+
+class ImageFiles(Sequence[torch.Tensor]):
+    """The PNG/JPEG files below a folder (any layout, sorted by relative path, hidden ones
+    skipped) as model inputs, decoded on access with ``settings``: a sample source for a
+    designer without a project (``relscope design --images``)."""
+
+    def __init__(self, folder: str | os.PathLike[str], settings: InputSettings) -> None:
+        root = Path(folder)
+        if not root.is_dir():
+            raise ConfigError(f"--images {root}: not a folder")
+        self.settings = settings
+        self.files = sorted(
+            (
+                path
+                for path in root.rglob("*")
+                if path.suffix.lower() in IMAGE_FILE_ENDINGS
+                and path.is_file()
+                and not any(part.startswith(".") for part in path.relative_to(root).parts)
+            ),
+            key=lambda path: path.relative_to(root).as_posix(),
+        )
+        if not self.files:
+            raise ConfigError(f"--images {root}: no PNG or JPEG files in it")
+        self.root = root
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> torch.Tensor:  # type: ignore[override]
+        path = self.files[index]
+        try:
+            return self.settings.decode(path.read_bytes(), max_bytes=1 << 30)
+        except ConfigError as error:
+            raise ConfigError(f"{path.relative_to(self.root)}: {error}") from None
+
+    def name(self, index: int) -> str:
+        """The file of sample ``index``, relative to the folder."""
+        return self.files[index].relative_to(self.root).as_posix()

@@ -6,7 +6,9 @@ the model's layers for the segment ruler (:meth:`DesignSession.layers`), gives m
 from the project's samples (:meth:`~DesignSession.sample`) or from uploaded PNG/JPEG bytes
 (:meth:`~DesignSession.upload`), and the top-10 class scores of an input
 (:meth:`~DesignSession.predict`). One session may be used from several threads: a lock
-serializes its model calls and dataset reads.
+serializes its model calls and dataset reads. Work for one input is cached (model outputs,
+and explanations by configuration and target), and a request given a :class:`Ticket` from
+:attr:`DesignSession.requests` stops early once a newer request on its channel begins.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,8 +32,9 @@ from relscope.data.project import Project, load_project
 from relscope.engine.designer.compare import Column, Grid, compare
 from relscope.engine.designer.explain import Explainer, Explanation, TargetMode
 from relscope.engine.designer.flipping import Curves, Stroke, flip, flipping_curves, stroke_mask
-from relscope.engine.designer.inputs import MAX_UPLOAD_BYTES, InputSettings
+from relscope.engine.designer.inputs import MAX_UPLOAD_BYTES, ImageFiles, InputSettings
 from relscope.engine.designer.layers import LayerInfo, model_layers
+from relscope.engine.designer.supersede import NEVER, Requests, Ticket
 from relscope.errors import ConfigError
 
 __all__ = ["TOP_K", "DesignSession", "Prediction"]
@@ -74,6 +78,8 @@ class DesignSession:
         Where the model runs; inputs are returned there.
     max_upload_bytes:
         The size limit of :meth:`upload`.
+    cache_bytes:
+        How much memory cached explanations may hold.
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class DesignSession:
         input_settings: InputSettings | None = None,
         device: str | torch.device = "cpu",
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        cache_bytes: int = 512 * 2**20,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError(f"the model must be a torch module, got {type(model).__name__}")
@@ -96,7 +103,10 @@ class DesignSession:
         self.max_upload_bytes = max_upload_bytes
         self._lock = threading.RLock()
         self._layers: list[LayerInfo] | None = None
-        self._explainer: Explainer | None = None
+        self._labels: np.ndarray | None = None  # the dataset's, read once
+        self.explainer = Explainer(self.model, cache_bytes=cache_bytes)
+        #: Hands out the tickets by which newer requests supersede older ones.
+        self.requests = Requests()
         if input_shape is None and samples is not None and len(samples) > 0:
             input_shape = tuple(self._read(0).shape)
         if input_shape is None and input_settings is not None and input_settings.size:
@@ -132,6 +142,43 @@ class DesignSession:
         )
         return cls(model, class_names=labels, samples=dataset, device=device, **options)
 
+    @classmethod
+    def from_model(
+        cls,
+        reference: str,
+        *,
+        weights: str | os.PathLike[str] | None = None,
+        label_map: str | os.PathLike[str] | None = None,
+        images: str | os.PathLike[str] | None = None,
+        input_size: Sequence[int] = (224, 224),
+        mode: str = "RGB",
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        device: str | torch.device = "cpu",
+        allow_pickle: bool = False,
+        **options: Any,
+    ) -> DesignSession:
+        """A session without a project: the model ``reference`` (``package.module:factory``)
+        with ``weights``, class names from ``label_map``, and the PNG/JPEG files below
+        ``images`` as samples. Images and uploads are resized to ``input_size`` in ``mode``
+        and normalized by ``mean``/``std`` when given."""
+        labels = None if label_map is None else load_label_map(label_map)
+        model = load_model(reference, weights, device=device, allow_pickle=allow_pickle)
+        settings = InputSettings(
+            tuple(input_size), "resize", "resize", mode, _normalizer(mean, std, mode)
+        )
+        samples = None if images is None else ImageFiles(images, settings)
+        channels = 1 if mode == "L" else 3
+        return cls(
+            model,
+            class_names=labels,
+            samples=samples,
+            input_shape=(channels, *settings.size),
+            input_settings=settings,
+            device=device,
+            **options,
+        )
+
     # ---------------------------------------------------------------------------- model
     def layers(self) -> list[LayerInfo]:
         """The model's layers in execution order, as segment indices count them."""
@@ -149,12 +196,12 @@ class DesignSession:
         """The name of class ``index`` (its index as text where no name is known)."""
         return self._names(index)
 
-    def predict(self, x: torch.Tensor, k: int = TOP_K) -> list[Prediction]:
+    def predict(
+        self, x: torch.Tensor, k: int = TOP_K, *, ticket: Ticket = NEVER
+    ) -> list[Prediction]:
         """The ``k`` highest-scoring classes of one input (``C x H x W`` or a batch of
         one), best first."""
-        batch = self._batch(x)
-        with self._lock, torch.no_grad():
-            output = self.model(batch)
+        output = self.explainer.scores(self._batch(x), ticket)
         if not isinstance(output, torch.Tensor) or output.ndim != 2 or len(output) != 1:
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output)
             raise ConfigError(f"the model must return (batch, classes) scores, got {shape}")
@@ -173,20 +220,25 @@ class DesignSession:
         *,
         target: TargetMode = "predicted",
         index: int | None = None,
+        ticket: Ticket = NEVER,
     ) -> Explanation:
         """Explain one input (``C x H x W`` or a batch of one) with ``config``; see
         :meth:`Explainer.explain`. Engines are kept per configuration."""
-        return self._explaining().explain(self._batch(x), config, target=target, index=index)
+        return self.explainer.explain(
+            self._batch(x), config, target=target, index=index, ticket=ticket
+        )
 
     def compare(
         self,
         configs: Sequence[MethodConfig | Mapping[str, Any] | str],
         columns: Sequence[Column],
+        *,
+        ticket: Ticket = NEVER,
     ) -> Grid:
         """Several configurations x several inputs/targets on one colour scale; see
         :func:`~relscope.engine.designer.compare.compare`."""
         columns = [Column(self._batch(c.x), c.target, c.index) for c in columns]
-        return compare(self._explaining(), configs, columns)
+        return compare(self.explainer, configs, columns, ticket=ticket)
 
     def flip(
         self,
@@ -197,29 +249,26 @@ class DesignSession:
         fill: float | str = "mean",
         sigma: float = 3.0,
         k: int = TOP_K,
+        ticket: Ticket = NEVER,
     ) -> tuple[torch.Tensor, list[Prediction]]:
         """The input with the brushed (or masked) pixels replaced, and its new top-``k``."""
         batch = self._batch(x)
         if mask is None:
             mask = stroke_mask(strokes, *batch.shape[2:])
         flipped = flip(batch, mask, fill, sigma=sigma)
-        return flipped, self.predict(flipped, k)
+        return flipped, self.predict(flipped, k, ticket=ticket)
 
     def curves(
         self,
         x: torch.Tensor,
         configs: Sequence[MethodConfig | Mapping[str, Any] | str],
+        *,
+        ticket: Ticket = NEVER,
         **options: Any,
     ) -> list[Curves]:
         """Most/least-relevant-first curves per configuration (see
         :func:`~relscope.engine.designer.flipping.flipping_curves`)."""
-        return flipping_curves(self._explaining(), self._batch(x), configs, **options)
-
-    def _explaining(self) -> Explainer:
-        with self._lock:
-            if self._explainer is None:
-                self._explainer = Explainer(self.model)
-            return self._explainer
+        return flipping_curves(self.explainer, self._batch(x), configs, ticket=ticket, **options)
 
     # -------------------------------------------------------------------------- samples
     @property
@@ -227,15 +276,32 @@ class DesignSession:
         """How many samples :meth:`sample` offers."""
         return 0 if self._samples is None else len(self._samples)
 
+    def sample_label(self, index: int) -> str | None:
+        """What identifies sample ``index`` to a person: its file, or its class names."""
+        self._check_index(index)
+        if isinstance(self._samples, ImageFiles):
+            return self._samples.name(index)
+        if isinstance(self._samples, ImageDataset):
+            with self._lock:
+                if self._labels is None:
+                    self._labels = self._samples.labels()
+            label = self._labels[index]
+            values = np.flatnonzero(label) if label.dtype == bool else [label]
+            return ", ".join(self.class_name(int(v)) for v in values)
+        return None
+
     def sample(self, index: int) -> torch.Tensor:
         """The model input ``(1, C, H, W)`` of sample ``index``, on the session's device."""
+        self._check_index(index)
+        return self._read(index)[None].to(self.device)
+
+    def _check_index(self, index: int) -> None:
         if isinstance(index, bool) or not isinstance(index, int):
             raise ConfigError(f"sample index must be an integer, got {index!r}")
         if not 0 <= index < self.num_samples:
             raise ConfigError(
                 f"sample index {index} out of range (the session has {self.num_samples} samples)"
             )
-        return self._read(index)[None].to(self.device)
 
     def upload(self, data: bytes) -> torch.Tensor:
         """The model input ``(1, C, H, W)`` made from PNG or JPEG bytes, brought to the
@@ -276,3 +342,16 @@ def _namer(names: LabelMap | Sequence[str] | None) -> Callable[[int], str]:
         raise ConfigError("class_names must be a label map or a sequence of names")
     table = list(names)
     return lambda index: table[index] if 0 <= index < len(table) else str(index)
+
+
+def _normalizer(
+    mean: Sequence[float] | None, std: Sequence[float] | None, mode: str
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    if mean is None and std is None:
+        return None
+    channels = 1 if mode == "L" else 3
+    mean_t = torch.tensor(list(mean) if mean is not None else [0.0] * channels)
+    std_t = torch.tensor(list(std) if std is not None else [1.0] * channels)
+    if mean_t.shape != (channels,) or std_t.shape != (channels,) or (std_t <= 0).any():
+        raise ConfigError(f"mean and std need {channels} values each (std > 0) for mode {mode}")
+    return lambda x: (x - mean_t[:, None, None]) / std_t[:, None, None]

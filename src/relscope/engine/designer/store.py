@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from relscope._atomic import atomic_write_text
 from relscope.attribution.config import MethodConfig, method_config
-from relscope.errors import ConfigError
+from relscope.errors import ConfigError, ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from relscope.engine.designer.session import DesignSession
@@ -134,12 +134,12 @@ class DesignStore:
     def _existing(self, name: str) -> Path:
         path = self.path(name)
         if not path.is_file():
-            raise ConfigError(f"no design named {name!r}")
+            raise NotFoundError(f"no design named {name!r}")
         return path
 
     def _free(self, name: str, overwrite: bool) -> None:
         if not overwrite and self.path(name).exists():
-            raise ConfigError(f"a design named {name!r} exists already (overwrite to replace it)")
+            raise ConflictError(f"a design named {name!r} exists already (overwrite to replace it)")
 
     def _write(
         self, name: str, config: Mapping[str, Any] | str, *, check_layers: bool = True
