@@ -185,6 +185,6 @@ def test_openapi_schema_lists_every_endpoint(served):
     ],
 )
 def test_image_values_are_brought_to_the_unit_range(values, shown):
-    from relscope.app.api import _unit_image
+    from relscope.render import unit_image
 
-    np.testing.assert_allclose(_unit_image(np.array(values)), shown)
+    np.testing.assert_allclose(unit_image(np.array(values)), shown)

@@ -1,4 +1,5 @@
-"""Schema-driven fuzzing of the HTTP API (schemathesis): no input gets a server error."""
+"""Schema-driven fuzzing of the HTTP API (schemathesis): no input gets a server error, the
+Explorer's operations and the Designer's (the project names a model it can build)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from relscope.app import create_app
 from support.projects import make_project_folder
 
 # Collection needs the schema, so the project is made at import, in its own folder.
-PROJECT = make_project_folder(Path(tempfile.mkdtemp(prefix="relscope-fuzz-")))
+PROJECT = make_project_folder(
+    Path(tempfile.mkdtemp(prefix="relscope-fuzz-")), model="support.designer_models:tiny_cnn"
+)
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", create_app([PROJECT]))
 
 

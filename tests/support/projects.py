@@ -42,9 +42,16 @@ def spray_category(
 
 
 def make_project_folder(
-    root: Path, *, n: int = 36, shards: int = 2, layout: str = "virelay", seed: int = 0
+    root: Path,
+    *,
+    n: int = 36,
+    shards: int = 2,
+    layout: str = "virelay",
+    seed: int = 0,
+    model: str = "tests.models:tiny",
 ) -> Path:
-    """Dataset (n images 3x8x8), label map, sharded attributions, SpRAy-style analysis."""
+    """Dataset (n images 3x8x8), label map, sharded attributions, SpRAy-style analysis;
+    ``model`` is the project's model reference (the default names no importable module)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     images = rng.random((n, 3, 8, 8)).astype(np.float32)
@@ -79,7 +86,7 @@ def make_project_folder(
             )
     project = Project(
         name="fixture",
-        model="tests.models:tiny",
+        model=model,
         label_map=label_map,
         dataset=DatasetSpec("random", "hdf5", dataset, 8, 8),
         attributions=AttributionSpec("epsilon", "true_label", sources),

@@ -18,11 +18,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from relscope._version import __version__
-from relscope.app import api
+from relscope.app import api, designer_api
+from relscope.app.designers import DesignerSource, DesignerStore
 from relscope.app.store import ProjectStore
 from relscope.errors import ConfigError
 
-__all__ = ["check_port", "create_app", "frontend_built", "serve"]
+__all__ = ["DesignerSource", "check_port", "create_app", "frontend_built", "serve"]
 
 FRONTEND = Path(__file__).parent / "static"
 # Only this server's own scripts, styles, images and API; nothing framed, nothing sniffed.
@@ -43,9 +44,13 @@ def frontend_built() -> bool:
 
 
 def create_app(
-    projects: Sequence[str | Path], *, allowed_roots: Sequence[str | Path] = ()
+    projects: Sequence[str | Path],
+    *,
+    allowed_roots: Sequence[str | Path] = (),
+    designers: Sequence[DesignerSource] = (),
 ) -> FastAPI:
-    """The application serving ``projects`` (project files; loaded and validated now)."""
+    """The application serving ``projects`` (project files; loaded and validated now): the
+    Explorer, and the Designer for those naming a model and for the ``designers`` given."""
     # No /docs page: FastAPI's loads Swagger UI from a CDN, and the application must work
     # without internet access; the schema itself is served.
     store = ProjectStore(projects, allowed_roots)
@@ -60,6 +65,7 @@ def create_app(
                   openapi_url="/api/openapi.json", redoc_url=None, lifespan=lifespan)  # fmt: skip
     app.state.store = store
     api.install(app)
+    designer_api.install(app, DesignerStore(store, designers))
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next) -> Response:
@@ -109,12 +115,13 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     allowed_roots: Sequence[str | Path] = (),
+    designers: Sequence[DesignerSource] = (),
     announce: Callable[[str], None] | None = None,
 ) -> None:
     """Run the application until interrupted; ``announce`` gets the base URL first."""
     import uvicorn
 
-    application = create_app(projects, allowed_roots=allowed_roots)
+    application = create_app(projects, allowed_roots=allowed_roots, designers=designers)
     check_port(host, port)
     if announce is not None:
         shown = f"[{host}]" if ":" in host else host

@@ -26,8 +26,8 @@ from relscope.app.store import (
     label_name,
     summary,
 )
-from relscope.errors import RelscopeError
-from relscope.render import heatmap_png, overlay
+from relscope.errors import ConflictError, NotFoundError, RelscopeError
+from relscope.render import heatmap_png, image_png, overlay, unit_image
 from relscope.render.colormaps import get_colormap, list_colormaps
 
 __all__ = ["router"]
@@ -236,19 +236,6 @@ def sample(request: Request, project: ProjectId, index: SampleIndex) -> dict[str
     return out
 
 
-def _unit_image(data: np.ndarray) -> np.ndarray:
-    """Pixels in [0, 1]: as they are in [0, 1]; divided by 255 when they reach past 2 but
-    stay in [0, 255] (8-bit values stored as floats, as in ViRelAy's CIFAR example); else
-    min-max scaled (e.g. normalized inputs)."""
-    data = np.asarray(data, dtype=np.float64)
-    low, high = float(data.min()), float(data.max())
-    if low >= 0.0 and high <= 1.0:
-        return data
-    if low >= 0.0 and 2.0 < high <= 255.0:
-        return data / 255.0
-    return (data - low) / (high - low) if high > low else np.zeros_like(data)
-
-
 def _png(array: np.ndarray) -> Response:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
@@ -259,10 +246,7 @@ def _png(array: np.ndarray) -> Response:
 def sample_image(request: Request, project: ProjectId, index: SampleIndex) -> Response:
     """The input image as PNG (values in [0, 1] as they are, other ranges min-max scaled)."""
     served = _served_sample(request, project, index)
-    data = _unit_image(served.dataset.sample(index).data)
-    pixels = np.clip(np.rint(data * 255.0), 0, 255).astype(np.uint8)
-    image = pixels[0] if pixels.shape[0] == 1 else np.moveaxis(pixels[:3], 0, -1)
-    return _png(np.ascontiguousarray(image))
+    return Response(image_png(served.dataset.sample(index).data), media_type="image/png")
 
 
 def _relevance(served: ServedProject, index: int, cmap: str) -> np.ndarray:
@@ -301,7 +285,7 @@ def sample_overlay(
     """The heatmap over the grayscale input, opaque where relevance is strong (RGB PNG)."""
     served = _served_sample(request, project, index)
     relevance = _relevance(served, index, cmap)
-    pixels = _unit_image(served.dataset.sample(index).data)
+    pixels = unit_image(served.dataset.sample(index).data)
     if relevance.shape[-2:] != pixels.shape[-2:]:
         raise HTTPException(
             422, detail=f"sample {index}: attribution and image sizes differ; use heatmap.png"
@@ -350,7 +334,8 @@ def colormaps() -> list[dict[str, Any]]:
 
 def install(app: FastAPI) -> None:
     """Mount the API on ``app``: names and indices the projects lack are answered with 404,
-    library errors (bad values) with 422, never 500."""
+    conflicts (a name taken, a superseded request) with 409, library errors (bad values)
+    with 422, never 500."""
     app.include_router(router)
 
     @app.exception_handler(UnknownItemError)
@@ -359,4 +344,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RelscopeError)
     def _relscope_error(_: Request, error: RelscopeError) -> JSONResponse:
-        return JSONResponse({"detail": " ".join(str(error).split())}, status_code=422)
+        status = 422
+        if isinstance(error, NotFoundError):
+            status = 404
+        elif isinstance(error, ConflictError):
+            status = 409
+        return JSONResponse({"detail": " ".join(str(error).split())}, status_code=status)

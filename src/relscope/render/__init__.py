@@ -20,7 +20,15 @@ from relscope.render.colormaps import (
     register_colormap,
 )
 from relscope.render.maps import NORMALIZATIONS, SCOPES, normalize, project, to_map
-from relscope.render.png import heatmap_png, load_heatmap, recolor, save_heatmap, save_image
+from relscope.render.png import (
+    heatmap_png,
+    image_png,
+    load_heatmap,
+    recolor,
+    save_heatmap,
+    save_image,
+    unit_image,
+)
 from relscope.render.styles import (
     STYLES,
     Style,
@@ -52,6 +60,7 @@ __all__ = [
     "grid",
     "heatmap",
     "heatmap_png",
+    "image_png",
     "list_colormaps",
     "list_styles",
     "load_heatmap",
@@ -67,4 +76,5 @@ __all__ = [
     "save_image",
     "scaled_input",
     "to_map",
+    "unit_image",
 ]

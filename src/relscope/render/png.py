@@ -24,10 +24,12 @@ from relscope.render.maps import Normalization, _float_array, _scaled
 __all__ = [
     "PathLike",
     "heatmap_png",
+    "image_png",
     "load_heatmap",
     "recolor",
     "save_heatmap",
     "save_image",
+    "unit_image",
 ]
 
 PathLike: TypeAlias = str | os.PathLike[str]
@@ -249,3 +251,25 @@ def recolor(
         raise PathError(f"{target}: heatmap file does not exist") from None
     result = _swap_palette(data, palette, str(target))
     return _write_atomically(target if out is None else out, lambda handle: handle.write(result))
+
+
+def unit_image(data: Any) -> npt.NDArray[np.float64]:
+    """Pixels in [0, 1]: as they are in [0, 1]; divided by 255 when they reach past 2 but
+    stay in [0, 255] (8-bit values stored as floats, as in ViRelAy's CIFAR example); else
+    min-max scaled (e.g. normalized inputs)."""
+    data = np.asarray(data, dtype=np.float64)
+    low, high = float(data.min()), float(data.max())
+    if low >= 0.0 and high <= 1.0:
+        return data
+    if low >= 0.0 and 2.0 < high <= 255.0:
+        return data / 255.0
+    return (data - low) / (high - low) if high > low else np.zeros_like(data)
+
+
+def image_png(data: Any) -> bytes:
+    """A ``C x H x W`` input image (1 or 3 channels; see :func:`unit_image`) as PNG."""
+    pixels = np.clip(np.rint(unit_image(data) * 255.0), 0, 255).astype(np.uint8)
+    image = pixels[0] if pixels.shape[0] == 1 else np.moveaxis(pixels[:3], 0, -1)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
+    return buffer.getvalue()

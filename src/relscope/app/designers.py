@@ -1,0 +1,167 @@
+"""The designers the application serves: one per loaded project that names a model, and
+those given on the command line (``relscope design``).
+
+Models are only ever the ones these name (never one a request names), built on first use;
+uploads are kept per designer, a bounded number of them, addressed by a digest. Importing
+this module imports no torch: the Explorer runs without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from relscope.app.store import ProjectStore, UnknownItemError
+from relscope.data.project import Project
+from relscope.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from relscope.engine.designer import DesignSession, DesignStore
+
+__all__ = ["MAX_UPLOADS", "Designer", "DesignerSource", "DesignerStore"]
+
+#: Uploaded inputs kept per designer (the oldest are dropped first).
+MAX_UPLOADS = 64
+
+
+@dataclass(frozen=True)
+class DesignerSource:
+    """A model given on the command line, for a designer without a project.
+
+    ``images``: a folder of images (with or without class subfolders) as its samples;
+    ``designs``: the folder whose ``designs/`` holds its configurations;
+    ``input_size``: ``(height, width)`` uploads (and images) are brought to;
+    ``mode``: ``"RGB"`` or ``"L"``; ``mean``/``std``: per-channel normalization."""
+
+    model: str
+    weights: Path | None = None
+    label_map: Path | None = None
+    images: Path | None = None
+    designs: Path = Path(".")
+    input_size: tuple[int, int] = (224, 224)
+    mode: str = "RGB"
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    name: str | None = None
+    device: str = "cpu"
+    allow_pickle: bool = False
+
+
+@dataclass
+class Designer:
+    """One designer: its model's session and configuration store, built on first use."""
+
+    name: str
+    project: int | None
+    folder: Path
+    _build: Any
+    _session: DesignSession | None = None
+    _store: DesignStore | None = None
+    _uploads: OrderedDict[str, torch.Tensor] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def session(self) -> DesignSession:
+        with self._lock:
+            if self._session is None:
+                self._session = self._build()
+            return self._session
+
+    @property
+    def store(self) -> DesignStore:
+        from relscope.engine.designer import DesignStore
+
+        session = self.session
+        with self._lock:
+            if self._store is None:
+                self._store = DesignStore(self.folder, session=session)
+            return self._store
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been built."""
+        return self._session is not None
+
+    def add_upload(self, data: bytes) -> str:
+        """Decode an uploaded image into a model input; its id (a digest of the bytes)."""
+        tensor = self.session.upload(data)
+        key = hashlib.blake2b(data, digest_size=12).hexdigest()
+        with self._lock:
+            self._uploads[key] = tensor
+            self._uploads.move_to_end(key)
+            while len(self._uploads) > MAX_UPLOADS:
+                self._uploads.popitem(last=False)
+        return key
+
+    def upload(self, key: str) -> torch.Tensor:
+        """The input uploaded as ``key``."""
+        with self._lock:
+            tensor = self._uploads.get(key)
+        if tensor is None:
+            raise UnknownItemError(
+                f"no upload {key!r} (uploads are kept for a while; send it again)"
+            )
+        return tensor
+
+
+class DesignerStore:
+    """The designers of the loaded projects (those naming a ``package.module:factory``
+    model), then the ones given as sources, addressed by position."""
+
+    def __init__(self, projects: ProjectStore, sources: Sequence[DesignerSource] = ()) -> None:
+        self.designers: list[Designer] = []
+        for index, served in enumerate(projects.projects):
+            project = served.project
+            if _is_reference(project.model):
+                self.designers.append(
+                    Designer(project.name, index, project.root, _project_builder(project))
+                )
+        for source in sources:
+            if not _is_reference(source.model):
+                raise ConfigError(
+                    f"--model must look like package.module:factory, got {source.model!r}"
+                )
+            name = source.name or source.model
+            self.designers.append(Designer(name, None, source.designs, _source_builder(source)))
+
+    def get(self, index: int) -> Designer:
+        if not 0 <= index < len(self.designers):
+            raise UnknownItemError(
+                f"designer {index} does not exist ({len(self.designers)} designers are served)"
+            )
+        return self.designers[index]
+
+
+def _is_reference(model: str) -> bool:
+    module, _, attribute = model.partition(":")
+    return bool(module) and bool(attribute) and " " not in model
+
+
+def _project_builder(project: Project):
+    def build() -> DesignSession:
+        from relscope.engine.designer import DesignSession
+
+        return DesignSession.from_project(project)
+
+    return build
+
+
+def _source_builder(source: DesignerSource):
+    def build() -> DesignSession:
+        from relscope.engine.designer import DesignSession
+
+        return DesignSession.from_model(
+            source.model, weights=source.weights, label_map=source.label_map,
+            images=source.images, input_size=source.input_size, mode=source.mode,
+            mean=source.mean, std=source.std, device=source.device,
+            allow_pickle=source.allow_pickle,
+        )  # fmt: skip
+
+    return build

@@ -1,0 +1,331 @@
+"""The Designer's HTTP API: every endpoint answers what the library call it wraps gives
+(the explain PNG is the library heatmap of the same configuration, the curves are
+``perturbation_curve``'s), bad requests get 4xx answers naming what was wrong, a saved
+design runs unchanged in ``relscope attribute``, and a superseded request gets 409."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+from typer.testing import CliRunner
+
+from relscope.app import DesignerSource, create_app
+from relscope.attribution.config import method_config
+from relscope.cli.main import app as cli
+from relscope.data.attribution_db import AttributionSet
+from relscope.data.dataset import HDF5Dataset
+from relscope.engine.designer import DesignSession, Stroke, flip, stroke_mask
+from relscope.evaluation import perturbation_curve
+from relscope.render import heatmap_png
+from relscope.render.maps import to_map
+from support.designer_models import tiny_cnn
+from support.projects import CLASSES, make_project_folder
+
+MODEL = "support.designer_models:tiny_cnn"
+CONFIG = {
+    "name": "two parts",
+    "segments": [
+        {"start": 0, "stop": 4, "rule": "gamma", "params": {"gamma": 0.25}},
+        {"start": 4, "stop": None, "rule": "epsilon", "params": {"eps": 0.01}},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("designer")
+    project = make_project_folder(root / "p", model=MODEL)
+    other = make_project_folder(root / "q")  # names no importable model
+    client = TestClient(create_app([project, other]))
+    return client, project
+
+
+def images(project):
+    return HDF5Dataset(project.parent / "dataset.h5")
+
+
+def sample_input(project, index):
+    return torch.from_numpy(np.asarray(images(project).sample(index).data))[None].float()
+
+
+def decode(uri):
+    assert uri.startswith("data:image/png;base64,")
+    return base64.b64decode(uri.split(",", 1)[1])
+
+
+def png_bytes(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_designers_are_the_projects_naming_a_model(served):
+    client, _ = served
+    listed = client.get("/api/designer").json()
+    assert [(d["id"], d["project"]) for d in listed] == [(0, 0), (1, 1)]
+    detail = client.get("/api/designer/0").json()
+    assert detail["input_shape"] == [3, 8, 8] and detail["samples"] == 36
+    assert detail["layers"] == 9 and detail["uploads"] is True
+    broken = client.get("/api/designer/1")
+    assert broken.status_code == 422 and "tests.models:tiny" in broken.json()["detail"]
+    assert client.get("/api/designer/7").status_code == 404
+
+
+def test_layers_are_the_segment_ruler(served):
+    client, _ = served
+    layers = client.get("/api/designer/0/layers").json()
+    reference = DesignSession(tiny_cnn(), input_shape=(3, 8, 8)).layers()
+    assert [(x["index"], x["name"], x["kind"]) for x in layers] == [
+        (x.index, x.name, x.kind) for x in reference
+    ]
+    assert layers[0]["shape"] == [4, 8, 8] and layers[-1]["shape"] == [3]
+
+
+def test_samples_and_their_images(served):
+    client, project = served
+    assert client.get("/api/designer/0/samples/4").json() == {"index": 4, "label": CLASSES[1]}
+    png = client.get("/api/designer/0/samples/4/image.png")
+    assert png.headers["content-type"] == "image/png"
+    shown = np.asarray(Image.open(io.BytesIO(png.content)))
+    data = np.asarray(images(project).sample(4).data)
+    np.testing.assert_array_equal(shown, np.rint(np.moveaxis(data, 0, -1) * 255).astype(np.uint8))
+    assert client.get("/api/designer/0/samples/36").status_code == 422
+
+
+def test_explain_gives_the_library_heatmap_of_the_same_configuration(served):
+    client, project = served
+    body = {"input": {"sample": 5}, "config": CONFIG, "target": "class", "index": 2}
+    answer = client.post("/api/designer/0/explain", json=body | {"values": True}).json()
+    x = sample_input(project, 5)
+    reference = method_config(CONFIG).attributor()(tiny_cnn().eval(), x, 2)
+    relevance = reference.relevance.detach().double().numpy()
+    expected = heatmap_png(to_map(relevance)[0], cmap="bwr", mode="symmetric")
+    assert decode(answer["heatmap"]) == expected
+    np.testing.assert_allclose(answer["relevance"], relevance[0], rtol=1e-5, atol=1e-7)
+    assert answer["target"] == 2 and answer["target_name"] == CLASSES[2]
+    assert [b["index"] for b in answer["boundaries"]] == [4]
+    assert answer["boundaries"][0]["heatmap"] is not None
+    assert len(answer["sums"]) == 9 and answer["warnings"] == []
+    assert answer["output_sum"] == pytest.approx(float(reference.output[0, 2]), rel=1e-5)
+    predicted = client.post("/api/designer/0/explain", json=body | {"target": "predicted"})
+    assert predicted.json()["target"] == int(reference.output.argmax())
+
+
+def test_a_design_saved_through_the_api_runs_unchanged_in_relscope_attribute(served, tmp_path):
+    client, project = served
+    saved = client.put("/api/designer/0/designs/mine", json=CONFIG)
+    assert saved.status_code == 200 and saved.json()["name"] == "mine"
+    assert "mine" in client.get("/api/designer/0/designs").json()
+    design = project.parent / "designs" / "mine.json"
+    out = tmp_path / "attribution.h5"
+    result = CliRunner().invoke(
+        cli,
+        ["attribute", str(project.parent / "dataset.h5"), "--model", MODEL, "--method",
+         str(design), "--out", str(out), "--strategy", "true_label", "--device", "cpu"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    stored = AttributionSet([out])
+    for index in (0, 7):
+        label = int(images(project).labels()[index])
+        body = {"input": {"sample": index}, "config": "mine", "target": "class", "index": label}
+        answer = client.post("/api/designer/0/explain", json=body | {"values": True}).json()
+        np.testing.assert_allclose(
+            answer["relevance"], stored.get(index).attribution, rtol=1e-4, atol=1e-6
+        )
+
+
+def test_designs_are_created_renamed_duplicated_and_deleted(served):
+    client, project = served
+    assert client.put("/api/designer/0/designs/a", json=CONFIG).status_code == 200
+    copy = client.post("/api/designer/0/designs/a/duplicate", json={"to": "b"})
+    assert copy.status_code == 201 and copy.json()["name"] == "b"
+    assert client.post("/api/designer/0/designs/a/rename", json={"to": "b"}).status_code == 409
+    moved = client.post("/api/designer/0/designs/a/rename", json={"to": "c"})
+    assert moved.status_code == 200
+    names = client.get("/api/designer/0/designs").json()
+    assert "a" not in names and {"b", "c"} <= set(names)
+    assert client.get("/api/designer/0/designs/c").json()["segments"] == CONFIG["segments"]
+    assert client.delete("/api/designer/0/designs/c").status_code == 204
+    assert client.get("/api/designer/0/designs/c").status_code == 404
+    assert not (project.parent / "designs" / "c.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "words"),
+    [
+        ("explain", {"input": {"sample": 1}, "config": {"name": "x", "segments": [
+            {"start": 0, "stop": None, "rule": "nope"}]}}, 422, "nope"),
+        ("explain", {"input": {"sample": 1}, "config": {"name": "x", "segments": [
+            {"start": 0, "stop": 40, "rule": "epsilon"}]}}, 422, "40"),
+        ("explain", {"input": {"sample": 1}, "config": {"name": "x", "method": "epsilon",
+            "params": {"eps": "big"}}}, 422, "eps"),
+        ("explain", {"input": {"sample": 99}, "config": CONFIG}, 422, "99"),
+        ("explain", {"input": {"sample": 1, "upload": "0" * 24}, "config": CONFIG}, 422, "one"),
+        ("explain", {"input": {"upload": "0" * 24}, "config": CONFIG}, 404, "upload"),
+        ("explain", {"input": {"sample": 1}, "config": CONFIG, "target": "class"}, 422, "index"),
+        ("explain", {"input": {"sample": 1}, "config": CONFIG, "target": "class", "index": 3},
+            422, "0..2"),
+        ("explain", {"input": {"sample": 1}, "config": CONFIG, "cmap": "nope"}, 422, "nope"),
+        ("explain", {"input": {"sample": 1}, "config": "unknown-design"}, 404, "unknown-design"),
+        ("predict", {"input": {"sample": 1, "flip": {"strokes": [
+            {"points": [[1, 1]], "radius": -1}]}}}, 422, "radius"),
+        ("curves", {"input": {"sample": 1}, "configs": []}, 422, "configs"),
+    ],
+)  # fmt: skip
+def test_bad_requests_get_a_4xx_naming_what_was_wrong(served, path, body, status, words):
+    client, _ = served
+    answer = client.post(f"/api/designer/0/{path}", json=body)
+    assert answer.status_code == status, answer.text
+    assert words in str(answer.json()["detail"])
+
+
+def test_bad_design_names_and_configurations_are_refused(served):
+    client, _ = served
+    assert client.put("/api/designer/0/designs/..x", json=CONFIG).status_code == 422
+    bad = client.put("/api/designer/0/designs/ok", json={"segments": [{"start": 0, "rule": 3}]})
+    assert bad.status_code == 422 and "rule" in bad.json()["detail"]
+    past = {"name": "p", "segments": [{"start": 0, "stop": 99, "rule": "epsilon"}]}
+    assert client.put("/api/designer/0/designs/ok", json=past).status_code == 422
+
+
+def test_uploads_are_decoded_limited_and_predicted(served):
+    client, _ = served
+    pixels = np.random.default_rng(0).integers(0, 256, (20, 12, 3), dtype=np.uint8)
+    sent = client.post(
+        "/api/designer/0/uploads", content=png_bytes(pixels), headers={"content-type": "image/png"}
+    )
+    assert sent.status_code == 201 and sent.json()["shape"] == [3, 8, 8]
+    key = sent.json()["upload"]
+    answer = client.post("/api/designer/0/predict", json={"input": {"upload": key}}).json()
+    session = DesignSession(tiny_cnn(), input_shape=(3, 8, 8))
+    expected = session.predict(session.upload(png_bytes(pixels)))
+    assert [p["index"] for p in answer["predictions"]] == [p.index for p in expected]
+    assert answer["predictions"][0]["score"] == pytest.approx(expected[0].score, rel=1e-5)
+    image = client.get(f"/api/designer/0/uploads/{key}/image.png")
+    assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).size == (8, 8)
+    garbage = client.post("/api/designer/0/uploads", content=b"not an image")
+    assert garbage.status_code == 422 and "PNG or JPEG" in garbage.json()["detail"]
+    huge = client.post("/api/designer/0/uploads", content=b"\0" * (16 * 1024 * 1024 + 1))
+    assert huge.status_code == 413
+
+
+def test_flipping_strokes_gives_the_library_prediction(served):
+    client, project = served
+    stroke = {"points": [[1, 1], [6, 6]], "radius": 1.5}
+    body = {"input": {"sample": 3, "flip": {"strokes": [stroke], "fill": 0.0}}, "k": 3}
+    answer = client.post("/api/designer/0/predict", json=body).json()
+    x = sample_input(project, 3)
+    flipped = flip(x, stroke_mask([Stroke(stroke["points"], 1.5)], 8, 8), 0.0)
+    with torch.no_grad():
+        scores = tiny_cnn().eval()(flipped)[0]
+    top = torch.topk(scores, 3)
+    assert [p["index"] for p in answer["predictions"]] == top.indices.tolist()
+    np.testing.assert_allclose([p["score"] for p in answer["predictions"]], top.values, rtol=1e-5)
+    assert answer["image"].startswith("data:image/png")
+
+
+def test_curves_equal_perturbation_curve(served):
+    client, project = served
+    body = {"input": {"sample": 2}, "configs": [CONFIG, "epsilon"], "steps": 4, "index": 1}
+    answer = client.post("/api/designer/0/curves", json=body).json()
+    x = sample_input(project, 2)
+    model = tiny_cnn().eval()
+    for row, config in zip(answer, [CONFIG, "epsilon"], strict=True):
+        relevance = method_config(config).attributor()(model, x, 1).relevance
+        for order in ("most", "least"):
+            curve = perturbation_curve(model, x, relevance, 1, order=order, steps=4, fill="zeros")
+            np.testing.assert_allclose(row[order], curve.scores[0].numpy(), rtol=1e-5)
+        assert row["auc"][0] == pytest.approx(
+            float(perturbation_curve(model, x, relevance, 1, steps=4).auc()[0]), rel=1e-5
+        )
+
+
+def test_compare_shares_one_scale(served):
+    client, _ = served
+    columns = [{"input": {"sample": 1}}, {"input": {"sample": 2}, "target": "class", "index": 0}]
+    answer = client.post(
+        "/api/designer/0/compare", json={"configs": [CONFIG, "epsilon"], "columns": columns}
+    ).json()
+    assert answer["names"] == ["two parts", "epsilon"]
+    assert len(answer["cells"]) == 2 and len(answer["cells"][0]) == 2
+    assert answer["cells"][1][1]["target"] == 0
+    assert answer["scale"] > 0
+    maxima = [
+        np.abs(np.asarray(Image.open(io.BytesIO(decode(c["heatmap"])))).astype(int) - 127).max()
+        for row in answer["cells"]
+        for c in row
+    ]
+    assert max(maxima) >= 127  # the cell holding the scale's maximum reaches the palette's end
+    assert min(maxima) < max(maxima)  # the others are drawn on that scale, not their own
+
+
+def test_a_superseded_request_is_answered_with_409(served):
+    client, _ = served
+    designer = client.app.state.designers.get(0)
+    designer.session.explainer.results.clear()
+    calls = []
+
+    def newer_request_arrives(module, _):
+        calls.append(module)
+        if len(calls) == 2:
+            designer.session.requests.begin("tab-1:explain")
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(newer_request_arrives)
+    body = {"input": {"sample": 9}, "config": CONFIG}
+    try:
+        answer = client.post(
+            "/api/designer/0/explain", json=body, headers={"X-Designer-Session": "tab-1"}
+        )
+    finally:
+        handle.remove()
+    assert answer.status_code == 409 and "superseded" in answer.json()["detail"]
+    again = client.post(
+        "/api/designer/0/explain", json=body, headers={"X-Designer-Session": "tab-1"}
+    )
+    assert again.status_code == 200
+
+
+def test_a_designer_without_a_project(tmp_path):
+    folder = tmp_path / "images"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for name in ("b.png", "a.png", "sub/c.jpg"):
+        Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    source = DesignerSource(
+        MODEL, images=folder, designs=tmp_path, input_size=(8, 8), mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+    )  # fmt: skip
+    client = TestClient(create_app([], designers=[source]))
+    assert client.get("/api/designer").json()[0]["project"] is None
+    assert client.get("/api/designer/0").json()["samples"] == 3
+    assert [client.get(f"/api/designer/0/samples/{i}").json()["label"] for i in range(3)] == [
+        "a.png",
+        "b.png",
+        "sub/c.jpg",
+    ]
+    assert client.put("/api/designer/0/designs/d", json=CONFIG).status_code == 200
+    assert (tmp_path / "designs" / "d.json").is_file()
+    answer = client.post("/api/designer/0/predict", json={"input": {"sample": 0}}).json()
+    with Image.open(folder / "a.png") as opened:
+        pixels = np.asarray(opened.resize((8, 8), Image.Resampling.BILINEAR), dtype=np.float32)
+    x = (torch.from_numpy(np.moveaxis(pixels / 255.0, -1, 0))[None] - 0.5) / 0.25
+    with torch.no_grad():
+        expected = int(tiny_cnn().eval()(x).argmax())
+    assert answer["predictions"][0]["index"] == expected
+
+
+def test_every_designer_operation_is_in_the_schema(served):
+    client, _ = served
+    paths = client.get("/api/openapi.json").json()["paths"]
+    designer = {p for p in paths if p.startswith("/api/designer")}
+    for operation in ("explain", "compare", "curves", "predict", "uploads", "layers", "designs"):
+        assert f"/api/designer/{{designer}}/{operation}" in designer
+    body = paths["/api/designer/{designer}/uploads"]["post"]["requestBody"]["content"]
+    assert set(body) == {"image/png", "image/jpeg"}
