@@ -38,7 +38,9 @@ class DesignerSource:
     ``images``: a folder of images (with or without class subfolders) as its samples;
     ``designs``: the folder whose ``designs/`` holds its configurations;
     ``input_size``: ``(height, width)`` uploads (and images) are brought to;
-    ``mode``: ``"RGB"`` or ``"L"``; ``mean``/``std``: per-channel normalization."""
+    ``mode``: ``"RGB"`` or ``"L"``; ``mean``/``std``: per-channel normalization;
+    ``preload``: build the model when the application is made, so that a bad model or
+    image folder is an error at start rather than on the first request."""
 
     model: str
     weights: Path | None = None
@@ -52,6 +54,7 @@ class DesignerSource:
     name: str | None = None
     device: str = "cpu"
     allow_pickle: bool = False
+    preload: bool = False
 
 
 @dataclass
@@ -129,7 +132,10 @@ class DesignerStore:
                     f"--model must look like package.module:factory, got {source.model!r}"
                 )
             name = source.name or source.model
-            self.designers.append(Designer(name, None, source.designs, _source_builder(source)))
+            designer = Designer(name, None, source.designs, _source_builder(source))
+            if source.preload:
+                designer.session  # noqa: B018 - builds it now
+            self.designers.append(designer)
 
     def get(self, index: int) -> Designer:
         if not 0 <= index < len(self.designers):

@@ -20,8 +20,13 @@ from relscope.cli._common import (
 )
 from relscope.data.model import load_model
 from relscope.engine.attribution import attribute_dataset
-from relscope.engine.inputs import load_method, open_input, parse_params, resolve_device
-from relscope.errors import ConfigError
+from relscope.engine.inputs import (
+    load_method,
+    open_input,
+    parse_floats,
+    parse_params,
+    resolve_device,
+)
 
 #: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
@@ -39,15 +44,6 @@ EXAMPLES = """
 
 An interrupted run keeps every completed segment: the same command resumes it.
 """
-
-
-def _floats(text: str | None, option: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise ConfigError(f"{option} must be comma-separated numbers, got {text!r}") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -102,8 +98,8 @@ def register(app: typer.Typer) -> None:
             up_sampling=up_sampling,
             down_sampling=down_sampling,
             label_map=label_map,
-            mean=_floats(mean, "--mean"),
-            std=_floats(std, "--std"),
+            mean=parse_floats(mean, "--mean"),
+            std=parse_floats(std, "--std"),
         )
         network = load_model(
             model,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from relscope._version import __version__
-from relscope.cli import analyze, attribute, demo, project, run, serve
+from relscope.cli import analyze, attribute, demo, design, project, run, serve
 
 app = typer.Typer(
     name="relscope",
@@ -37,6 +37,7 @@ analyze.register(app)
 project.register(app)
 run.register(app)
 serve.register(app)
+design.register(app)
 demo.register(app)
 
 

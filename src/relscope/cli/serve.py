@@ -17,6 +17,8 @@ EXAMPLES = """
 
 The server binds to 127.0.0.1 unless --host says otherwise; it serves only files the
 projects reference. The HTTP API is under /api/, its OpenAPI schema at /api/openapi.json.
+Projects whose model is a package.module:factory reference are also served in the
+Designer (/api/designer/), their configurations kept in the project folder's designs/.
 """
 
 
@@ -33,7 +35,8 @@ def register(app: typer.Typer) -> None:
             [], help="Folder outside a project folder that its files may come from."
         ),
     ) -> None:
-        """Serve projects in the Explorer web application (HTTP API under /api/)."""
+        """Serve projects in the Explorer web application, and in the Designer those naming a
+        model (HTTP API under /api/)."""
         from relscope.app import serve as serve_projects
 
         def announce(url: str) -> None:

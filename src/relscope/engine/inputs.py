@@ -25,6 +25,7 @@ __all__ = [
     "load_method",
     "open_input",
     "parse_classes",
+    "parse_floats",
     "parse_params",
     "read_yaml_file",
     "resolve_device",
@@ -96,6 +97,16 @@ def load_method(method: str, params: Sequence[str] = ()) -> MethodConfig:
         if error.name not in items:
             raise
         raise ConfigError(error.at(f"-p {items[error.name]}")) from None
+
+
+def parse_floats(text: str | None, option: str) -> list[float] | None:
+    """Comma-separated numbers (e.g. ``--mean 0.5,0.5,0.5``), or None for None."""
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"{option} must be comma-separated numbers, got {text!r}") from None
 
 
 def parse_params(items: Sequence[str], option: str) -> dict[str, Any]:
