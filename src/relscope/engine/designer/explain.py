@@ -106,32 +106,33 @@ class Explainer:
         *,
         target: TargetMode = "predicted",
         index: int | None = None,
+        ablate: Mapping[str, Any] | None = None,
     ) -> Explanation:
         """Explain ``x`` (a batch of one) for ``target``: ``"class"`` (give ``index``),
-        ``"predicted"`` or ``"contrastive"`` (the predicted class against the others)."""
+        ``"predicted"`` or ``"contrastive"`` (the predicted class against the others).
+        ``ablate`` (LRP only) maps layer names to channels replaced by 0 in this pass (see
+        :meth:`LRP.__call__ <relscope.attribution.lrp.engine.LRP.__call__>`); the target
+        is still resolved on the intact model."""
         config = config if isinstance(config, MethodConfig) else method_config(config)
         with self._lock:
-            return self._explain(x, config, target, index)
+            return self._explain(x, config, target, index, ablate)
 
     def _explain(
-        self, x: torch.Tensor, config: MethodConfig, target: str, index: int | None
+        self,
+        x: torch.Tensor,
+        config: MethodConfig,
+        target: str,
+        index: int | None,
+        ablate: Mapping[str, Any] | None = None,
     ) -> Explanation:
         if x.ndim < 2 or x.shape[0] != 1:
             raise ConfigError(f"explain takes a batch of one input, got shape {tuple(x.shape)}")
         with torch.no_grad():
             output = self.model(x)
-        classes = output.shape[-1]
-        if target == "class":
-            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < classes:
-                raise ConfigError(f"target class must be an integer in 0..{classes - 1}")
-            chosen = index
-        elif target in ("predicted", "contrastive"):
-            chosen = int(output.argmax(1))
-        else:
-            raise ConfigError(
-                f"target must be 'class', 'predicted' or 'contrastive', got {target!r}"
-            )
+        chosen = resolve_target(output, target, index)
         engine = self._engine(config)
+        if engine is None and ablate is not None:
+            raise ConfigError(f"{config.name}: ablation needs an LRP configuration")
         if engine is None:
             if target == "contrastive":
                 raise ConfigError(f"{config.name}: contrastive targets need an LRP configuration")
@@ -142,8 +143,9 @@ class Explainer:
         record = [names[start - 1] for start in bounds]
         with engine:
             result = engine(
-                x, chosen, contrastive=target == "contrastive", record=record, diagnostics=True
-            )
+                x, chosen, contrastive=target == "contrastive", record=record, diagnostics=True,
+                ablate=ablate,
+            )  # fmt: skip
         report = result.diagnostics
         assert report is not None
         boundaries = [
@@ -171,6 +173,19 @@ class Explainer:
                 return None
             self._engines[key] = LRP(self.model, composite)
         return self._engines[key]
+
+
+def resolve_target(output: torch.Tensor, target: str, index: int | None) -> int:
+    """The class explained for ``target`` (see :meth:`Explainer.explain`), or a one-line
+    :class:`ConfigError`."""
+    classes = output.shape[-1]
+    if target == "class":
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < classes:
+            raise ConfigError(f"target class must be an integer in 0..{classes - 1}")
+        return index
+    if target in ("predicted", "contrastive"):
+        return int(output.argmax(1))
+    raise ConfigError(f"target must be 'class', 'predicted' or 'contrastive', got {target!r}")
 
 
 def _boundaries(config: MethodConfig, count: int) -> list[int]:
