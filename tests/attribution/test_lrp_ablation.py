@@ -4,6 +4,7 @@ equal the plain model with those channels zeroed (relscope.evaluation.ablate), a
 ablated relevance equals LRP on a copy of the model whose weights produce those zeros."""
 
 import copy
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -281,3 +282,40 @@ def test_any_channel_subset_scores_like_the_hooked_model(mnist_engine, layer, pi
     result = lrp(x, target, ablate={layer: picks})
     reference = ablate(model, x, layer, picks).output if picks else model(x).detach()
     torch.testing.assert_close(result.output, reference, atol=1e-5, rtol=0)
+
+
+class Untraceable(nn.Module):
+    """Control flow on data: LRP falls back to rules on the leaf modules."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x):
+        h = self.relu(self.conv(x))
+        if h.sum() > 0:
+            h = h * 1
+        return self.fc(h.flatten(1))
+
+
+def test_the_module_level_fallback_keeps_and_ablates_too():
+    torch.manual_seed(5)
+    model = Untraceable().double()
+    x = torch.rand(2, 1, 6, 6).double()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with LRP(model, "epsilon") as lrp:
+            result = lrp(x, 0, ablate={"relu": [1, 2]}, keep=["conv"])
+    assert any("cannot be traced" in str(w.message) for w in caught)
+    torch.testing.assert_close(result.output, ablate(model, x, "relu", [1, 2]).output)
+    torch.testing.assert_close(result.activations["conv"], _hooked(model, x, "conv"))
+
+
+def test_a_compiled_engine_refuses_keep_and_ablate(nets):
+    model, x = nets["residual"]
+    with LRP(model, "epsilon", compile=True) as lrp:
+        for options in ({"keep": ["conv1"]}, {"ablate": {"conv1": [0]}}):
+            with pytest.raises(ConfigError, match="without compile"):
+                lrp(x, 0, **options)
