@@ -27,7 +27,7 @@ from relscope.errors import ConfigError
 from relscope.render import heatmap_png
 from relscope.render.maps import to_map
 
-__all__ = ["Boundary", "Explainer", "Explanation", "TargetMode", "lrp_composite"]
+__all__ = ["Boundary", "Explainer", "Explanation", "TargetMode", "lrp_composite", "resolve_target"]
 
 #: ``"predicted"``: the top class; ``"contrastive"``: the top class against all others.
 TargetMode = Literal["class", "predicted", "contrastive"]
