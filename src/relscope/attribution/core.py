@@ -89,6 +89,8 @@ class Attribution:
     relevance: torch.Tensor
     layers: dict[str, torch.Tensor] = field(default_factory=dict)
     diagnostics: Diagnostics | None = None
+    #: Forward outputs of the layers asked for (LRP's ``keep=``), detached.
+    activations: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __iter__(self):
         return iter((self.output, self.relevance))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -211,12 +211,20 @@ class LRP:
         initial: str = "logit",
         contrastive: bool = False,
         check_finite: bool = True,
+        keep: Sequence[str] = (),
+        ablate: Mapping[str, Any] | None = None,
     ) -> Attribution:
         """Explain a batch: one forward and one backward pass.
 
         ``record`` names layers whose output relevance is returned in
         ``Attribution.layers``; ``diagnostics=True`` records every layer's relevance sums
-        and finds the first layer whose relevance is not finite.
+        and finds the first layer whose relevance is not finite. ``keep`` names layers
+        whose forward output is returned in ``Attribution.activations``. ``ablate`` maps
+        layer names to channels (axis 1 of the output) replaced by 0 in this pass: channel
+        indices, or a bool mask ``(channels,)`` or ``(batch, channels)``. The output and
+        all relevance then are those of the ablated model; an ablated channel gets no
+        relevance and passes none on. A kept or recorded layer that is also ablated shows
+        its output after, its relevance before the ablation (0 in the ablated channels).
         """
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise ConfigError("inputs must be a floating point tensor")
@@ -230,10 +238,20 @@ class LRP:
             batch, count = target.shape
             x = x.repeat_interleave(count, dim=0)
             target = target.reshape(-1)
-        unknown = set(record) - {layer.name for layer in self.layers}
-        if unknown:
-            raise ConfigError(f"cannot record unknown layers {sorted(unknown)}")
-        self.probe.start(record, everything=diagnostics)
+        ablate = dict(ablate or {})
+        for what, names in (("record", record), ("keep", keep), ("ablate", ablate)):
+            self._check_names(what, names)
+        if (keep or ablate) and self._compile:
+            raise ConfigError("keep= and ablate= need an LRP engine built without compile")
+        outputs, masks = self._inner_names(keep), self._inner_masks(ablate)
+        if multi:
+            masks = {
+                name: mask.repeat_interleave(count, dim=0)
+                if isinstance(mask, torch.Tensor) and mask.ndim == 2 and len(mask) == batch > 1
+                else mask
+                for name, mask in masks.items()
+            }
+        self.probe.start(record, everything=diagnostics, outputs=outputs, masks=masks)
         try:
             with torch.enable_grad():
                 leaf = x.detach().requires_grad_(True)
@@ -245,6 +263,7 @@ class LRP:
         finally:
             recording = self.probe.stop()
         recorded = recording.relevance if recording is not None else {}
+        activations = self._activations(recording, keep, ablate)
         report = None
         if diagnostics:
             report = self._diagnose(
@@ -252,19 +271,63 @@ class LRP:
             )
             self._warn_growth(report.exploding)
         elif check_finite:
-            self._check_growth(x, target, initial, contrastive, relevance, weights)
+            self._check_growth(x, target, initial, contrastive, relevance, weights, masks)
         layers = {name: recorded[name] for name in record if name in recorded}
         if check_finite and not torch.isfinite(relevance).all():
-            where = report.first_nonfinite if report else self._locate(x, target, initial)
+            where = report.first_nonfinite if report else self._locate(x, target, initial, masks)
             raise NumericalError(f"relevance is NaN or infinite, starting at layer {where}")
         output = output.detach()
         if multi:
             output = output.reshape(batch, count, *output.shape[1:])[:, 0]
             relevance = relevance.reshape(batch, count, *relevance.shape[1:])
             layers = {k: v.reshape(batch, count, *v.shape[1:]) for k, v in layers.items()}
-        return Attribution(output, relevance, layers, report)
+            activations = {
+                k: v.reshape(batch, count, *v.shape[1:])[:, 0] for k, v in activations.items()
+            }
+        return Attribution(output, relevance, layers, report, activations)
 
-    def _check_growth(self, x, target, initial, contrastive, relevance, weights) -> None:
+    def _check_names(self, what: str, names: Sequence[str] | Mapping[str, Any]) -> None:
+        known = [layer.name for layer in self.layers]
+        unknown = set(names) - set(known)
+        if unknown:
+            shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+            raise ConfigError(
+                f"cannot {what} unknown layers {sorted(unknown)} (the layers are {shown})"
+            )
+
+    def _inner_names(self, names: Sequence[str]) -> list[str]:
+        """The layer computing each name's output: a batch norm merged by a canonizer
+        into the layer before it is computed by that layer."""
+        merged = self._traced.merged if self._traced is not None else {}
+        return [merged.get(name, name) for name in names]
+
+    def _inner_masks(self, ablate: dict[str, Any]) -> dict[str, Any]:
+        masks: dict[str, Any] = {}
+        for name, channels in ablate.items():
+            (inner,) = self._inner_names([name])
+            if inner in masks:
+                raise ConfigError(
+                    f"cannot ablate both {name} and {inner}: a canonizer merged them into one layer"
+                )
+            masks[inner] = channels
+        return masks
+
+    def _activations(self, recording, keep: Sequence[str], ablate: dict[str, Any]) -> dict:
+        """The kept outputs by the names asked for; an error for an ablation or a kept
+        output that did not happen (the layer never ran or gave no tensor)."""
+        kept = recording.activations if recording is not None else {}
+        done = recording.ablated if recording is not None else set()
+        for name, inner in zip(ablate, self._inner_names(list(ablate)), strict=True):
+            if inner not in done:
+                raise ConfigError(f"layer {name} did not run in the forward pass: not ablated")
+        activations = {}
+        for name, inner in zip(keep, self._inner_names(keep), strict=True):
+            if inner not in kept:
+                raise ConfigError(f"layer {name} gave no tensor output to keep")
+            activations[name] = kept[inner]
+        return activations
+
+    def _check_growth(self, x, target, initial, contrastive, relevance, weights, masks) -> None:
         """Cheap test on every call; a diagnostic pass only when relevance grew a lot."""
         if relevance.ndim < 1 or len(relevance) == 0 or not self._bounded:
             return
@@ -275,7 +338,7 @@ class LRP:
             return
         report = self(
             x, target, diagnostics=True, initial=initial, contrastive=contrastive,
-            check_finite=False,
+            check_finite=False, ablate=masks,
         ).diagnostics  # fmt: skip
         if not report.exploding:
             self._checked_growth = factor  # legitimate amplification: look again at 10x
@@ -331,8 +394,10 @@ class LRP:
             ordered, first, relevance.flatten(1).sum(1), weights.sum(1), growth, exploding
         )
 
-    def _locate(self, x, target, initial) -> str:
-        report = self(x, target, diagnostics=True, initial=initial, check_finite=False)
+    def _locate(self, x, target, initial, masks=None) -> str:
+        report = self(
+            x, target, diagnostics=True, initial=initial, check_finite=False, ablate=masks
+        )
         return report.diagnostics.first_nonfinite or "unknown"
 
 

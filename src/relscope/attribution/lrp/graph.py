@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import operator
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +30,9 @@ from relscope.attribution.lrp.layers import (
     method_kind,
     module_kind,
 )
-from relscope.errors import RelscopeError
+from relscope.errors import ConfigError, RelscopeError
 
-__all__ = ["Layer", "Probe", "Recording", "TraceError", "TracedModel", "trace"]
+__all__ = ["Layer", "Probe", "Recording", "TraceError", "TracedModel", "channel_mask", "trace"]
 
 _OUT_OF_PLACE = {
     operator.iadd: operator.add,
@@ -388,7 +388,12 @@ class RuleModule(nn.Module):
             if first and not out.isfinite().all():
                 recording.first_bad_forward = name
             if out.requires_grad:
+                # Before any ablation below: an ablated channel's relevance reads 0 here.
                 recording.attach(name, out)
+        if name in recording.masks:
+            out = recording.ablate(name, out)
+        if name in recording.outputs and isinstance(out, torch.Tensor):
+            recording.activations[name] = out.detach()
         return out
 
     def extra_repr(self) -> str:
@@ -400,9 +405,23 @@ class Recording:
     every operation handed to its inputs. Hooks write into the recording of the call that
     registered them, so calls on several threads never mix their records."""
 
-    def __init__(self, names: Sequence[str], everything: bool) -> None:
+    def __init__(
+        self,
+        names: Sequence[str],
+        everything: bool,
+        outputs: Sequence[str] = (),
+        masks: Mapping[str, Any] | None = None,
+    ) -> None:
         self.names = set(names)
         self.everything = everything
+        #: Layers whose forward output is kept (detached) in :attr:`activations`.
+        self.outputs = set(outputs)
+        #: Layers whose output channels (axis 1) are replaced by 0: a bool mask
+        #: ``(batch, channels)`` or ``(channels,)``, or channel indices.
+        self.masks = dict(masks or {})
+        self.activations: dict[str, torch.Tensor] = {}
+        #: The layers whose ablation was applied (a layer that never ran is an error).
+        self.ablated: set[str] = set()
         self.relevance: dict[str, torch.Tensor] = {}
         #: Per operation, ``(2, batch)``: absolute and signed relevance handed to its inputs.
         self.handed: dict[str, torch.Tensor] = {}
@@ -426,6 +445,26 @@ class Recording:
         view.register_hook(store)
         return view
 
+    def ablate(self, name: str, out: Any) -> torch.Tensor:
+        """``out`` with the masked channels (axis 1) replaced by a constant 0.
+
+        ``masked_fill`` rather than a product: an infinite activation times 0 would be NaN.
+        Its backward hands no relevance to the replaced entries, so nothing flows through an
+        ablated channel into the layers before.
+        """
+        if not isinstance(out, torch.Tensor) or out.ndim < 2:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ConfigError(
+                f"cannot ablate channels of layer {name}: its output {shape} is not "
+                "(batch, channels, ...)"
+            )
+        mask = channel_mask(self.masks[name], out.shape[0], out.shape[1], name).to(out.device)
+        self.ablated.add(name)
+        if not mask.any():
+            return out
+        mask = mask.reshape(*mask.shape, *(1,) * (out.ndim - 2))
+        return out.masked_fill(mask, 0)
+
     def attach(self, name: str, tensor: torch.Tensor) -> None:
         def store(grad: torch.Tensor, name: str = name) -> None:
             self.relevance[name] = grad.detach()
@@ -444,14 +483,63 @@ class Probe:
         """The recording of the call running on this thread (``None``: nothing recorded)."""
         return getattr(self._threads, "recording", None)
 
-    def start(self, names: Sequence[str], everything: bool = False) -> Recording | None:
-        recording = Recording(names, everything) if (names or everything) else None
+    def start(
+        self,
+        names: Sequence[str],
+        everything: bool = False,
+        *,
+        outputs: Sequence[str] = (),
+        masks: Mapping[str, Any] | None = None,
+    ) -> Recording | None:
+        """Record ``names``' relevance on this thread's next call; keep ``outputs``'
+        forward outputs and replace the channels of ``masks`` by 0 (see :class:`Recording`)."""
+        wanted = names or everything or outputs or masks
+        recording = Recording(names, everything, outputs, masks) if wanted else None
         self._threads.recording = recording
         return recording
 
     def stop(self) -> Recording | None:
         recording, self._threads.recording = self.current, None
         return recording
+
+
+def channel_mask(channels: Any, batch: int, count: int, name: str) -> torch.Tensor:
+    """A bool mask ``(batch, count)`` or ``(count,)`` from a bool mask or channel indices,
+    or a one-line :class:`ConfigError` naming the layer and what is wrong."""
+    try:
+        mask = channels if isinstance(channels, torch.Tensor) else torch.as_tensor(channels)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(
+            f"channels of layer {name} must be integer indices or a bool mask, got {channels!r}"
+        ) from None
+    if mask.ndim == 0 and mask.dtype != torch.bool:
+        mask = mask.reshape(1)
+    if mask.dtype == torch.bool:
+        if (
+            mask.ndim not in (1, 2)
+            or mask.shape[-1] != count
+            or (mask.ndim == 2 and mask.shape[0] not in (1, batch))
+        ):
+            raise ConfigError(
+                f"the channel mask of layer {name} has shape {tuple(mask.shape)}, expected "
+                f"({count},) or ({batch}, {count})"
+            )
+        return mask
+    if mask.numel() == 0:
+        return torch.zeros(count, dtype=torch.bool)
+    if mask.is_floating_point() or mask.is_complex() or mask.ndim != 1:
+        raise ConfigError(
+            f"channels of layer {name} must be integer indices or a bool mask, got {channels!r}"
+        )
+    bad = mask[(mask < 0) | (mask >= count)]
+    if len(bad):
+        raise ConfigError(
+            f"channel {int(bad[0])} out of range for layer {name} (it has {count} channels, "
+            f"0..{count - 1})"
+        )
+    out = torch.zeros(count, dtype=torch.bool)
+    out[mask.long().cpu()] = True
+    return out
 
 
 def rewrite(

@@ -26,6 +26,15 @@ from relscope.engine.designer.inputs import (
     InputSettings,
 )
 from relscope.engine.designer.layers import LayerInfo, model_layers
+from relscope.engine.designer.neurons import (
+    MAX_POSITIONS,
+    ChannelMaps,
+    NeuronData,
+    ablate,
+    channel_maps,
+    layer_name,
+    neurons,
+)
 from relscope.engine.designer.session import TOP_K, DesignSession, Prediction
 from relscope.engine.designer.store import (
     DESIGNS_FOLDER,
@@ -39,12 +48,14 @@ from relscope.engine.designer.supersede import Requests, SupersededError, Ticket
 __all__ = [
     "DESIGNS_FOLDER",
     "FLIP_FILLS",
+    "MAX_POSITIONS",
     "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_PIXELS",
     "NAME_PATTERN",
     "TOP_K",
     "UPLOAD_FORMATS",
     "Boundary",
+    "ChannelMaps",
     "Column",
     "Curves",
     "DesignSession",
@@ -54,17 +65,22 @@ __all__ = [
     "Grid",
     "InputSettings",
     "LayerInfo",
+    "NeuronData",
     "Prediction",
     "Requests",
     "Stroke",
     "SupersededError",
     "Ticket",
+    "ablate",
+    "channel_maps",
     "check_name",
     "check_segments",
     "compare",
     "flip",
     "flipping_curves",
+    "layer_name",
     "lrp_composite",
     "model_layers",
+    "neurons",
     "stroke_mask",
 ]

@@ -28,7 +28,7 @@ from relscope.errors import ConfigError
 from relscope.render import heatmap_png
 from relscope.render.maps import to_map
 
-__all__ = ["Boundary", "Explainer", "Explanation", "TargetMode", "lrp_composite"]
+__all__ = ["Boundary", "Explainer", "Explanation", "TargetMode", "lrp_composite", "resolve_target"]
 
 #: ``"predicted"``: the top class; ``"contrastive"``: the top class against all others.
 TargetMode = Literal["class", "predicted", "contrastive"]
@@ -134,12 +134,16 @@ class Explainer:
         target: TargetMode = "predicted",
         index: int | None = None,
         ticket: Ticket = NEVER,
+        ablate: Mapping[str, Any] | None = None,
     ) -> Explanation:
         """Explain ``x`` (a batch of one) for ``target``: ``"class"`` (give ``index``),
         ``"predicted"`` or ``"contrastive"`` (the predicted class against the others).
-        A superseded ``ticket`` stops the work at its next layer (:class:`SupersededError`)."""
+        A superseded ``ticket`` stops the work at its next layer (:class:`SupersededError`).
+        ``ablate`` (LRP only) maps layer names to channels replaced by 0 in this pass (see
+        :meth:`LRP.__call__ <relscope.attribution.lrp.engine.LRP.__call__>`); the target
+        is still resolved on the intact model."""
         config = config if isinstance(config, MethodConfig) else method_config(config)
-        key = (input_key(x), config_key(config), target, index)
+        key = (input_key(x), config_key(config), target, index, _ablation_key(ablate))
         cached = self.results.get(key)
         if cached is not None:
             return cached
@@ -149,27 +153,24 @@ class Explainer:
             if cached is not None:
                 return cached
             with ticket.active():
-                result = self._explain(x, config, target, index)
+                result = self._explain(x, config, target, index, ablate)
         return self.results.put(key, result)
 
     def _explain(
-        self, x: torch.Tensor, config: MethodConfig, target: str, index: int | None
+        self,
+        x: torch.Tensor,
+        config: MethodConfig,
+        target: str,
+        index: int | None,
+        ablate: Mapping[str, Any] | None = None,
     ) -> Explanation:
         if x.ndim < 2 or x.shape[0] != 1:
             raise ConfigError(f"explain takes a batch of one input, got shape {tuple(x.shape)}")
         output = self.scores(x)
-        classes = output.shape[-1]
-        if target == "class":
-            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < classes:
-                raise ConfigError(f"target class must be an integer in 0..{classes - 1}")
-            chosen = index
-        elif target in ("predicted", "contrastive"):
-            chosen = int(output.argmax(1))
-        else:
-            raise ConfigError(
-                f"target must be 'class', 'predicted' or 'contrastive', got {target!r}"
-            )
+        chosen = resolve_target(output, target, index)
         engine = self._engine(config)
+        if engine is None and ablate is not None:
+            raise ConfigError(f"{config.name}: ablation needs an LRP configuration")
         if engine is None:
             if target == "contrastive":
                 raise ConfigError(f"{config.name}: contrastive targets need an LRP configuration")
@@ -180,8 +181,9 @@ class Explainer:
         record = [names[start - 1] for start in bounds]
         with engine:
             result = engine(
-                x, chosen, contrastive=target == "contrastive", record=record, diagnostics=True
-            )
+                x, chosen, contrastive=target == "contrastive", record=record, diagnostics=True,
+                ablate=ablate,
+            )  # fmt: skip
         report = result.diagnostics
         assert report is not None
         boundaries = [
@@ -210,6 +212,19 @@ class Explainer:
         return self._engines[key]
 
 
+def resolve_target(output: torch.Tensor, target: str, index: int | None) -> int:
+    """The class explained for ``target`` (see :meth:`Explainer.explain`), or a one-line
+    :class:`ConfigError`."""
+    classes = output.shape[-1]
+    if target == "class":
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < classes:
+            raise ConfigError(f"target class must be an integer in 0..{classes - 1}")
+        return index
+    if target in ("predicted", "contrastive"):
+        return int(output.argmax(1))
+    raise ConfigError(f"target must be 'class', 'predicted' or 'contrastive', got {target!r}")
+
+
 def _boundaries(config: MethodConfig, count: int) -> list[int]:
     """The first layer of every segment but the first (0 < start < count)."""
     starts = sorted(
@@ -223,3 +238,19 @@ def _png(relevance: torch.Tensor, cmap: str) -> bytes | None:
     if array.ndim != 4 or not np.isfinite(array).all():
         return None  # a dense layer's relevance has no picture; NaN has no colour
     return heatmap_png(to_map(array)[0], cmap=cmap, mode="symmetric")
+
+
+def _ablation_key(ablate: Mapping[str, Any] | None) -> tuple | None:
+    """What an ablation changes, as a hashable key (channels as given: indices or masks)."""
+    if not ablate:
+        return None
+    return tuple(
+        sorted(
+            (
+                name,
+                tuple(torch.as_tensor(channels).shape),
+                tuple(torch.as_tensor(channels).flatten().tolist()),
+            )
+            for name, channels in ablate.items()
+        )
+    )

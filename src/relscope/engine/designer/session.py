@@ -34,6 +34,14 @@ from relscope.engine.designer.explain import Explainer, Explanation, TargetMode
 from relscope.engine.designer.flipping import Curves, Stroke, flip, flipping_curves, stroke_mask
 from relscope.engine.designer.inputs import MAX_UPLOAD_BYTES, ImageFiles, InputSettings
 from relscope.engine.designer.layers import LayerInfo, model_layers
+from relscope.engine.designer.neurons import (
+    MAX_POSITIONS,
+    ChannelMaps,
+    NeuronData,
+    ablate,
+    channel_maps,
+    neurons,
+)
 from relscope.engine.designer.supersede import NEVER, Requests, Ticket
 from relscope.errors import ConfigError
 
@@ -202,6 +210,10 @@ class DesignSession:
         """The ``k`` highest-scoring classes of one input (``C x H x W`` or a batch of
         one), best first."""
         output = self.explainer.scores(self._batch(x), ticket)
+        return self._top(output, k)
+
+    def _top(self, output: Any, k: int) -> list[Prediction]:
+        """The ``k`` highest-scoring classes of one output ``(1, classes)``, best first."""
         if not isinstance(output, torch.Tensor) or output.ndim != 2 or len(output) != 1:
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output)
             raise ConfigError(f"the model must return (batch, classes) scores, got {shape}")
@@ -269,6 +281,63 @@ class DesignSession:
         """Most/least-relevant-first curves per configuration (see
         :func:`~relscope.engine.designer.flipping.flipping_curves`)."""
         return flipping_curves(self.explainer, self._batch(x), configs, ticket=ticket, **options)
+
+    # -------------------------------------------------------------------------- neurons
+    def neurons(
+        self,
+        x: torch.Tensor,
+        config: MethodConfig | Mapping[str, Any] | str,
+        layer: int | str,
+        *,
+        target: TargetMode = "predicted",
+        index: int | None = None,
+        max_positions: int = MAX_POSITIONS,
+        ticket: Ticket = NEVER,
+    ) -> NeuronData:
+        """Every channel of ``layer`` (a name or an index of :meth:`layers`): positive and
+        negative relevance, mean activation, and the channel x position relevance matrix
+        (see :func:`~relscope.engine.designer.neurons.neurons`)."""
+        return neurons(
+            self.explainer, self._batch(x), config, layer,
+            target=target, index=index, max_positions=max_positions, ticket=ticket,
+        )  # fmt: skip
+
+    def channel_maps(
+        self,
+        x: torch.Tensor,
+        config: MethodConfig | Mapping[str, Any] | str,
+        layer: int | str,
+        channels: int | Sequence[int],
+        *,
+        target: TargetMode = "predicted",
+        index: int | None = None,
+        ticket: Ticket = NEVER,
+    ) -> ChannelMaps:
+        """The relevance and activation maps of ``channels`` of ``layer``."""
+        return channel_maps(
+            self.explainer, self._batch(x), config, layer, channels,
+            target=target, index=index, ticket=ticket,
+        )  # fmt: skip
+
+    def ablate(
+        self,
+        x: torch.Tensor,
+        config: MethodConfig | Mapping[str, Any] | str,
+        layer: int | str,
+        channels: int | Sequence[int],
+        *,
+        target: TargetMode = "predicted",
+        index: int | None = None,
+        k: int = TOP_K,
+        ticket: Ticket = NEVER,
+    ) -> tuple[Explanation, list[Prediction]]:
+        """Explain ``x`` with ``channels`` of ``layer`` replaced by 0: the new explanation
+        (its ``heatmap_png()`` is the new heatmap) and the new top-``k``."""
+        explanation = ablate(
+            self.explainer, self._batch(x), config, layer, channels,
+            target=target, index=index, ticket=ticket,
+        )  # fmt: skip
+        return explanation, self._top(explanation.output, k)
 
     # -------------------------------------------------------------------------- samples
     @property
