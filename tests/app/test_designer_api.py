@@ -325,7 +325,68 @@ def test_every_designer_operation_is_in_the_schema(served):
     client, _ = served
     paths = client.get("/api/openapi.json").json()["paths"]
     designer = {p for p in paths if p.startswith("/api/designer")}
-    for operation in ("explain", "compare", "curves", "predict", "uploads", "layers", "designs"):
+    operations = ("explain", "compare", "curves", "predict", "uploads", "layers", "designs")
+    for operation in (*operations, "neurons", "neurons/maps", "ablate"):
         assert f"/api/designer/{{designer}}/{operation}" in designer
     body = paths["/api/designer/{designer}/uploads"]["post"]["requestBody"]["content"]
     assert set(body) == {"image/png", "image/jpeg"}
+
+
+def test_neuron_data_and_channel_maps_equal_the_library(served):
+    client, project = served
+    body = {"input": {"sample": 6}, "config": CONFIG, "layer": 2, "target": "class", "index": 1}
+    answer = client.post("/api/designer/0/neurons", json=body).json()
+    x = sample_input(project, 6)
+    library = DesignSession(tiny_cnn(), input_shape=(3, 8, 8))
+    data = library.neurons(x, CONFIG, 2, target="class", index=1)
+    assert answer["layer"] == data.layer and answer["channels"] == 6 and answer["grid"] == [8, 8]
+    for key in ("positive", "negative", "activation"):
+        np.testing.assert_allclose(answer[key], getattr(data, key), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(answer["matrix"], data.matrix, rtol=1e-6, atol=1e-9)
+    maps = client.post(
+        "/api/designer/0/neurons/maps", json={k: v for k, v in body.items() if k != "max_positions"}
+        | {"channels": [0, 5]},
+    ).json()  # fmt: skip
+    reference = library.channel_maps(x, CONFIG, 2, [0, 5], target="class", index=1)
+    assert [decode(u) for u in maps["relevance"]] == [reference.relevance_png(i) for i in (0, 1)]
+    assert [decode(u) for u in maps["activation"]] == [reference.activation_png(i) for i in (0, 1)]
+
+
+def test_an_ablation_scores_as_a_forward_pass_with_those_channels_zeroed(served):
+    from relscope.evaluation import ablate
+
+    client, project = served
+    body = {"input": {"sample": 8}, "config": CONFIG, "layer": 3, "channels": [0, 2, 3], "k": 3}
+    answer = client.post("/api/designer/0/ablate", json=body).json()
+    x = sample_input(project, 8)
+    model = tiny_cnn().eval()
+    zeroed = ablate(model, x, "3", [0, 2, 3]).output[0]  # module "3": the second ReLU
+    top = torch.topk(zeroed, 3)
+    assert [p["index"] for p in answer["predictions"]] == top.indices.tolist()
+    np.testing.assert_allclose([p["score"] for p in answer["predictions"]], top.values, rtol=1e-5)
+    library = DesignSession(tiny_cnn(), input_shape=(3, 8, 8))
+    explained, _ = library.ablate(x, CONFIG, 3, [0, 2, 3])
+    assert decode(answer["heatmap"]) == explained.heatmap_png()
+    intact = client.post("/api/designer/0/explain", json={"input": {"sample": 8}, "config": CONFIG})
+    assert answer["target"] == intact.json()["target"]  # the class chosen on the intact model
+    assert answer["heatmap"] != intact.json()["heatmap"]
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "words"),
+    [
+        ("neurons", {"layer": "nope"}, "nope"),
+        ("neurons", {"layer": 99}, "99"),
+        ("neurons/maps", {"layer": 2, "channels": [6]}, "channel 6"),
+        ("ablate", {"layer": 2, "channels": [9]}, "9"),
+        ("ablate", {"layer": 2, "channels": [0], "config": "gradient"}, "LRP"),
+    ],
+)
+def test_bad_neuron_requests_get_a_422(served, path, extra, words):
+    client, _ = served
+    body = {"input": {"sample": 0}, "config": CONFIG, "channels": [0]} | extra
+    if path == "neurons":
+        body.pop("channels")
+    answer = client.post(f"/api/designer/0/{path}", json=body)
+    assert answer.status_code == 422, answer.text
+    assert words in answer.json()["detail"]

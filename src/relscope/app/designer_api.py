@@ -127,6 +127,44 @@ class CurvesModel(BaseModel):
     fill: float | Literal["zeros", "mean", "uniform", "normal"] = "zeros"
 
 
+LayerRef = Annotated[
+    int | Annotated[str, Field(min_length=1, max_length=200)],
+    Field(description="A layer: its index on the ruler or its name."),
+]
+Channels = Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=4096)]
+
+
+class NeuronsModel(BaseModel):
+    input: InputModel
+    config: Config
+    layer: LayerRef
+    target: TargetName = "predicted"
+    index: int | None = Field(None, ge=0)
+    max_positions: int = Field(1024, ge=1, le=65536)
+
+
+class MapsModel(BaseModel):
+    input: InputModel
+    config: Config
+    layer: LayerRef
+    channels: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=64)]
+    target: TargetName = "predicted"
+    index: int | None = Field(None, ge=0)
+    cmap: Cmap = "bwr"
+    activation_cmap: Cmap = "hot"
+
+
+class AblateModel(BaseModel):
+    input: InputModel
+    config: Config
+    layer: LayerRef
+    channels: Channels
+    target: TargetName = "predicted"
+    index: int | None = Field(None, ge=0)
+    k: int = Field(10, ge=1, le=1000)
+    cmap: Cmap = "bwr"
+
+
 class NameModel(BaseModel):
     to: str = Field(min_length=1, max_length=64)
     overwrite: bool = False
@@ -336,8 +374,7 @@ def explain(
     """Explain an input with a configuration: the input heatmap, the heatmaps at every
     segment boundary, per-layer relevance sums and warnings."""
     found = _designer(request, designer)
-    if body.target == "class" and body.index is None:
-        raise HTTPException(422, detail="target 'class' needs an index")
+    _check_target(body.target, body.index)
     x = _input(found, body.input)
     config = _config(found, body.config)
     result = found.session.explain(
@@ -408,6 +445,86 @@ def curves(
         }
         for c in results
     ]
+
+
+def _numbers(values) -> list[float | None]:
+    return [_finite(float(v)) for v in values]
+
+
+def _check_target(target: str, index: int | None) -> None:
+    if target == "class" and index is None:
+        raise HTTPException(422, detail="target 'class' needs an index")
+
+
+@router.post("/{designer}/neurons")
+def neurons(
+    request: Request, designer: DesignerId, body: NeuronsModel, session: SessionHeader = None
+) -> dict[str, Any]:
+    """Every channel of a layer: positive and negative relevance and mean activation (the
+    scatter), and the channel x position relevance matrix (positions of ``grid``)."""
+    _check_target(body.target, body.index)
+    found = _designer(request, designer)
+    x = _input(found, body.input)
+    data = found.session.neurons(
+        x, _config(found, body.config), body.layer, target=body.target, index=body.index,
+        max_positions=body.max_positions, ticket=_ticket(found, session, "neurons"),
+    )  # fmt: skip
+    return {
+        "layer": data.layer,
+        "target": data.target,
+        "channels": data.channels,
+        "positive": _numbers(data.positive),
+        "negative": _numbers(data.negative),
+        "activation": _numbers(data.activation),
+        "grid": list(data.grid),
+        "matrix": [_numbers(row) for row in data.matrix],
+    }
+
+
+@router.post("/{designer}/neurons/maps")
+def neuron_maps(
+    request: Request, designer: DesignerId, body: MapsModel, session: SessionHeader = None
+) -> dict[str, Any]:
+    """The relevance and activation maps of chosen channels of a layer, as PNGs."""
+    from relscope.render.colormaps import get_colormap
+
+    get_colormap(body.cmap)
+    get_colormap(body.activation_cmap)
+    _check_target(body.target, body.index)
+    found = _designer(request, designer)
+    x = _input(found, body.input)
+    maps = found.session.channel_maps(
+        x, _config(found, body.config), body.layer, body.channels, target=body.target,
+        index=body.index, ticket=_ticket(found, session, "maps"),
+    )  # fmt: skip
+    return {
+        "layer": maps.layer,
+        "target": maps.target,
+        "channels": list(maps.channels),
+        "relevance": [
+            _data_uri(maps.relevance_png(i, body.cmap)) for i in range(len(maps.channels))
+        ],
+        "activation": [
+            _data_uri(maps.activation_png(i, body.activation_cmap))
+            for i in range(len(maps.channels))
+        ],
+    }
+
+
+@router.post("/{designer}/ablate")
+def ablate(
+    request: Request, designer: DesignerId, body: AblateModel, session: SessionHeader = None
+) -> dict[str, Any]:
+    """Zero chosen channels of a layer: the new top-``k`` and the new explanation (the class
+    is chosen on the intact model, so "predicted" explains the same class as before)."""
+    _check_target(body.target, body.index)
+    found = _designer(request, designer)
+    x = _input(found, body.input)
+    result, predictions = found.session.ablate(
+        x, _config(found, body.config), body.layer, body.channels, target=body.target,
+        index=body.index, k=body.k, ticket=_ticket(found, session, "ablate"),
+    )  # fmt: skip
+    return {"predictions": _predictions(predictions)} | _explanation(found, result, body.cmap)
 
 
 # ------------------------------------------------------------------------ configurations
