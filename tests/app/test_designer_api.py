@@ -390,3 +390,14 @@ def test_bad_neuron_requests_get_a_422(served, path, extra, words):
     answer = client.post(f"/api/designer/0/{path}", json=body)
     assert answer.status_code == 422, answer.text
     assert words in answer.json()["detail"]
+
+
+def test_one_order_of_curves_alone(served):
+    client, project = served
+    body = {"input": {"sample": 2}, "configs": [CONFIG], "steps": 4, "orders": ["most"]}
+    (row,) = client.post("/api/designer/0/curves", json=body).json()
+    both = client.post("/api/designer/0/curves", json=body | {"orders": ["most", "least"]}).json()
+    assert row["least"] is None and row["auc"][1] is None
+    assert row["most"] == both[0]["most"] and row["auc"][0] == both[0]["auc"][0]
+    bad = client.post("/api/designer/0/curves", json=body | {"orders": ["sideways"]})
+    assert bad.status_code == 422

@@ -231,3 +231,26 @@ def test_concurrent_sessions_and_threads_do_not_mix_results():
         torch.testing.assert_close(got[key][0], relevance)
         torch.testing.assert_close(got[key][1], output)
         assert got[key][2].index == int(output.argmax())
+
+
+def test_a_new_input_is_explained_in_one_pass_and_its_output_kept(x):
+    """No separate forward pass chooses the predicted class of a new input: explaining it
+    costs what explaining an input with a known prediction costs, and then its prediction
+    is known."""
+    session = fresh_session()
+    with counting_module_calls() as calls:
+        new = session.explain(x, GAMMA)
+    with counting_module_calls() as again:
+        top = session.predict(x)
+    assert again == [] and new.target == top[0].index  # the pass's output was kept
+    other = inputs(7)
+    session.predict(other)
+    with counting_module_calls() as known:
+        session.explain(other, GAMMA)
+    assert len(calls) == len(known) > 0
+    contrastive = fresh_session().explain(x, GAMMA, target="contrastive")
+    reference = Explainer(session.model)
+    reference.scores(x)  # the class chosen beforehand, the other way
+    expected = reference.explain(x, GAMMA, target="contrastive")
+    assert contrastive.target == expected.target
+    torch.testing.assert_close(contrastive.relevance, expected.relevance)

@@ -125,6 +125,7 @@ class CurvesModel(BaseModel):
     steps: int = Field(16, ge=1, le=256)
     patch: int = Field(1, ge=1, le=64)
     fill: float | Literal["zeros", "mean", "uniform", "normal"] = "zeros"
+    orders: list[Literal["most", "least"]] = Field(["most", "least"], min_length=1, max_length=2)
 
 
 LayerRef = Annotated[
@@ -432,16 +433,16 @@ def curves(
     configs = [_config(found, c) for c in body.configs]
     results = found.session.curves(
         x, configs, target=body.index, steps=body.steps, patch=body.patch, fill=body.fill,
-        ticket=_ticket(found, session, "curves"),
+        orders=body.orders, ticket=_ticket(found, session, "curves"),
     )  # fmt: skip
     return [
         {
             "name": c.name,
-            "fractions": [float(f) for f in c.most.fractions],
-            "most": [_finite(float(v)) for v in c.most.scores[0]],
-            "least": [_finite(float(v)) for v in c.least.scores[0]],
-            "auc": [_finite(v) for v in c.auc],
-            "aopc": [_finite(v) for v in c.aopc],
+            "fractions": [float(f) for f in (c.most or c.least).fractions],
+            "most": None if c.most is None else _numbers(c.most.scores[0]),
+            "least": None if c.least is None else _numbers(c.least.scores[0]),
+            "auc": [None if v is None else _finite(v) for v in c.auc],
+            "aopc": [None if v is None else _finite(v) for v in c.aopc],
         }
         for c in results
     ]

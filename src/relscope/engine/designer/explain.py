@@ -19,6 +19,7 @@ import torch
 
 from relscope.attribution.attributors import list_attributors
 from relscope.attribution.config import MethodConfig, method_config
+from relscope.attribution.core import output_weights
 from relscope.attribution.lrp.composites import Composite, get_composite, segments
 from relscope.attribution.lrp.engine import LRP
 from relscope.attribution.lrp.rules import get_rule
@@ -166,24 +167,35 @@ class Explainer:
     ) -> Explanation:
         if x.ndim < 2 or x.shape[0] != 1:
             raise ConfigError(f"explain takes a batch of one input, got shape {tuple(x.shape)}")
-        output = self.scores(x)
-        chosen = resolve_target(output, target, index)
         engine = self._engine(config)
         if engine is None and ablate is not None:
             raise ConfigError(f"{config.name}: ablation needs an LRP configuration")
-        if engine is None:
-            if target == "contrastive":
-                raise ConfigError(f"{config.name}: contrastive targets need an LRP configuration")
-            result = config.attributor()(self.model, x, chosen)
-            return Explanation(chosen, result.output.detach(), result.relevance.detach())
+        known = self.outputs.get(input_key(x))
+        if engine is None or ablate is not None or known is not None:
+            # The class comes from the intact model's output (an ablation must not move it).
+            chosen = resolve_target(self.scores(x) if known is None else known, target, index)
+            if engine is None:
+                if target == "contrastive":
+                    raise ConfigError(
+                        f"{config.name}: contrastive targets need an LRP configuration"
+                    )
+                result = config.attributor()(self.model, x, chosen)
+                return Explanation(chosen, result.output.detach(), result.relevance.detach())
+            pass_target: Any = chosen
+        else:
+            # A new input: the class is chosen from the LRP pass's own forward, no extra one.
+            pass_target = _Choose(target, index)
         bounds = _boundaries(config, len(engine.layers))
         names = [layer.name for layer in engine.layers]
         record = [names[start - 1] for start in bounds]
         with engine:
             result = engine(
-                x, chosen, contrastive=target == "contrastive", record=record, diagnostics=True,
-                ablate=ablate,
+                x, pass_target, contrastive=target == "contrastive", record=record,
+                diagnostics=True, ablate=ablate,
             )  # fmt: skip
+        if known is None and ablate is None:
+            self.outputs.put(input_key(x), result.output.detach())
+        chosen = resolve_target(result.output, target, index)
         report = result.diagnostics
         assert report is not None
         boundaries = [
@@ -210,6 +222,17 @@ class Explainer:
                 return None
             self._engines[key] = LRP(self.model, composite)
         return self._engines[key]
+
+
+class _Choose:
+    """Output weights that pick the target class from the output they are given."""
+
+    def __init__(self, target: str, index: int | None) -> None:
+        self.target, self.index = target, index
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        chosen = torch.tensor([resolve_target(output, self.target, self.index)])
+        return output_weights(output, chosen, contrastive=self.target == "contrastive")
 
 
 def resolve_target(output: torch.Tensor, target: str, index: int | None) -> int:

@@ -104,21 +104,26 @@ def flip(
 
 @dataclass(frozen=True)
 class Curves:
-    """One configuration's most- and least-relevant-first curves and their areas."""
+    """One configuration's most- and least-relevant-first curves and their areas (None for
+    an order that was not asked for)."""
 
     name: str
-    most: PerturbationCurve
-    least: PerturbationCurve
+    most: PerturbationCurve | None
+    least: PerturbationCurve | None
 
     @property
-    def auc(self) -> tuple[float, float]:
+    def auc(self) -> tuple[float | None, float | None]:
         """Area under the (most, least) curves; a good explanation: small, large."""
-        return float(self.most.auc()[0]), float(self.least.auc()[0])
+        return _area(self.most, "auc"), _area(self.least, "auc")
 
     @property
-    def aopc(self) -> tuple[float, float]:
+    def aopc(self) -> tuple[float | None, float | None]:
         """Area over the (most, least) curves; a good explanation: large, small."""
-        return float(self.most.aopc()[0]), float(self.least.aopc()[0])
+        return _area(self.most, "aopc"), _area(self.least, "aopc")
+
+
+def _area(curve: PerturbationCurve | None, kind: str) -> float | None:
+    return None if curve is None else float(getattr(curve, kind)()[0])
 
 
 def flipping_curves(
@@ -131,10 +136,13 @@ def flipping_curves(
     patch: int = 1,
     fill: Literal["zeros", "mean", "uniform", "normal"] | float = "zeros",
     batch_size: int = 64,
+    orders: Sequence[str] = ("most", "least"),
     ticket: Ticket = NEVER,
 ) -> list[Curves]:
-    """Most- and least-relevant-first curves of every configuration for one input; the
-    configurations' copies share the model's batches (one run per order)."""
+    """Most- and least-relevant-first curves (``orders``) of every configuration for one
+    input; the configurations' copies share the model's batches (one run per order)."""
+    if not orders or not set(orders) <= {"most", "least"}:
+        raise ConfigError(f"orders must be some of 'most' and 'least', got {list(orders)}")
     parsed = [c if isinstance(c, MethodConfig) else method_config(c) for c in configs]
     if not parsed:
         raise ConfigError("flipping curves need at least one configuration")
@@ -158,16 +166,18 @@ def flipping_curves(
                 fill=fill,
                 batch_size=batch_size,
             )
-            for order in ("most", "least")
+            for order in dict.fromkeys(orders)
         }
     return [
-        Curves(config.name, _row(curves["most"], i), _row(curves["least"], i))
+        Curves(config.name, _row(curves.get("most"), i), _row(curves.get("least"), i))
         for i, config in enumerate(parsed)
     ]
 
 
-def _row(curve: PerturbationCurve, i: int) -> PerturbationCurve:
+def _row(curve: PerturbationCurve | None, i: int) -> PerturbationCurve | None:
     """Sample ``i`` of a batched curve, as its own curve."""
+    if curve is None:
+        return None
     return PerturbationCurve(
         fractions=curve.fractions,
         scores=curve.scores[i : i + 1],
