@@ -401,3 +401,31 @@ def test_one_order_of_curves_alone(served):
     assert row["most"] == both[0]["most"] and row["auc"][0] == both[0]["auc"][0]
     bad = client.post("/api/designer/0/curves", json=body | {"orders": ["sideways"]})
     assert bad.status_code == 422
+
+
+def test_a_mask_flips_what_it_covers(served):
+    client, project = served
+    covered = np.zeros((8, 8), dtype=np.uint8)
+    covered[2:5, 1:7] = 255
+    uri = "data:image/png;base64," + base64.b64encode(png_bytes(covered)).decode()
+    body = {"input": {"sample": 4, "flip": {"mask": uri, "fill": 0.5}}, "k": 3}
+    answer = client.post("/api/designer/0/predict", json=body).json()
+    x = sample_input(project, 4)
+    flipped = flip(x, torch.from_numpy(covered > 0), 0.5)
+    with torch.no_grad():
+        top = torch.topk(tiny_cnn().eval()(flipped)[0], 3)
+    np.testing.assert_allclose([p["score"] for p in answer["predictions"]], top.values, rtol=1e-5)
+    overlay = np.zeros((8, 8, 4), dtype=np.uint8)  # a drawn overlay: its opaque pixels
+    overlay[2:5, 1:7] = (255, 0, 0, 255)
+    drawn = "data:image/png;base64," + base64.b64encode(png_bytes(overlay)).decode()
+    body["input"]["flip"]["mask"] = drawn
+    assert client.post("/api/designer/0/predict", json=body).json() == answer
+    small = "data:image/png;base64," + base64.b64encode(png_bytes(covered[:4])).decode()
+    body["input"]["flip"]["mask"] = small
+    wrong = client.post("/api/designer/0/predict", json=body)
+    assert wrong.status_code == 422 and "4 x 8" in wrong.json()["detail"]
+    body["input"]["flip"]["mask"] = "data:image/png;base64,bm90IGEgcG5n"
+    assert client.post("/api/designer/0/predict", json=body).status_code == 422
+    body["input"]["flip"] |= {"strokes": [{"points": [[1, 1]], "radius": 1}]}
+    both = client.post("/api/designer/0/predict", json=body)
+    assert both.status_code == 422 and "one of them" in str(both.json()["detail"])

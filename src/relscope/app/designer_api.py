@@ -61,11 +61,20 @@ class StrokeModel(BaseModel):
 
 
 class FlipModel(BaseModel):
-    """Pixels to flip: strokes, replaced by ``fill`` (a number, mean, blur, noise)."""
+    """Pixels to flip, brushed (``strokes``) or as a ``mask`` (a PNG of the input's size as
+    a base64 ``data:`` URI: its opaque, or else non-black, pixels), replaced by ``fill`` (a
+    number, mean, blur, noise)."""
 
-    strokes: list[StrokeModel] = Field(min_length=1, max_length=256)
+    strokes: list[StrokeModel] = Field([], max_length=256)
+    mask: str | None = Field(None, max_length=8 * 1024 * 1024, pattern=r"^data:image/png;base64,")
     fill: float | Literal["mean", "blur", "noise"] = "mean"
     sigma: float = Field(3.0, gt=0, le=64)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> FlipModel:
+        if bool(self.strokes) == (self.mask is not None):
+            raise ValueError("give strokes or a mask (one of them)")
+        return self
 
 
 class InputModel(BaseModel):
@@ -191,8 +200,40 @@ def _input(found: Designer, spec: InputModel) -> torch.Tensor:
     x = session.sample(spec.sample) if spec.sample is not None else found.upload(spec.upload)
     if spec.flip is not None:
         strokes = [Stroke(s.points, s.radius) for s in spec.flip.strokes]
-        x, _ = session.flip(x, strokes=strokes, fill=spec.flip.fill, sigma=spec.flip.sigma, k=1)
+        mask = None if spec.flip.mask is None else _mask(spec.flip.mask, tuple(x.shape[2:]))
+        x, _ = session.flip(
+            x, strokes=strokes, mask=mask, fill=spec.flip.fill, sigma=spec.flip.sigma, k=1
+        )
     return x
+
+
+def _mask(uri: str, size: tuple[int, ...]) -> torch.Tensor:
+    """A flip mask from a PNG ``data:`` URI: its opaque pixels where it has transparency,
+    else its non-black pixels, are flipped."""
+    import io
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    try:
+        data = base64.b64decode(uri.split(",", 1)[1], validate=True)
+        with Image.open(io.BytesIO(data), formats=("PNG",)) as opened:
+            if (opened.height, opened.width) != size:
+                raise HTTPException(
+                    422,
+                    detail=f"mask: {opened.height} x {opened.width} pixels, the input is "
+                    f"{size[0]} x {size[1]}",
+                )
+            # A drawn overlay: its opaque pixels; a plain image: its non-black pixels.
+            has_alpha = "A" in opened.mode or "transparency" in opened.info
+            chosen = opened.convert("RGBA").getchannel("A") if has_alpha else opened.convert("L")
+            covered = np.asarray(chosen) > 0
+    except HTTPException:
+        raise
+    except Exception as error:  # bad base64 or a broken PNG raise many types
+        raise HTTPException(422, detail=f"mask: not a PNG image ({type(error).__name__})") from None
+    return torch.from_numpy(np.ascontiguousarray(covered))
 
 
 def _config(found: Designer, config: dict[str, Any] | str):
