@@ -363,7 +363,9 @@ class LRP:
         growth = {}
         for name, given in handed.items():
             if name in recorded and recorded[name].ndim >= 1:
-                received = recorded[name].abs().reshape(given.shape[1], -1).sum(1)
+                received = torch.linalg.vector_norm(
+                    recorded[name].reshape(given.shape[1], -1), 1, dim=1
+                )
                 tiny = torch.finfo(received.dtype).tiny
                 ratio = given.abs() / received.clamp(min=tiny)
                 growth[name] = torch.where(received > tiny, ratio, 0)
@@ -375,7 +377,12 @@ class LRP:
                 continue
             value = recorded[layer.name]
             sums[layer.name] = value.flatten(1).sum(1) if value.ndim > 1 else value
-            if first is None and not torch.isfinite(value).all():
+            # A finite sum has finite terms: the elementwise test only where it is not.
+            if (
+                first is None
+                and not torch.isfinite(sums[layer.name]).all()
+                and not torch.isfinite(value).all()
+            ):
                 # This relevance was produced by the rule of the layer that consumes it.
                 first = f"{following} (its rule made the relevance of {layer.name} non-finite)"
             following = layer.name

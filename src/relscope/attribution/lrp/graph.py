@@ -385,7 +385,7 @@ class RuleModule(nn.Module):
         out = self.rule(self.operation, *args, **kwargs)
         if isinstance(out, torch.Tensor) and recording.wants(name):
             first = recording.everything and recording.first_bad_forward is None
-            if first and not out.isfinite().all():
+            if first and not _all_finite(out):
                 recording.first_bad_forward = name
             if out.requires_grad:
                 # Before any ablation below: an ablated channel's relevance reads 0 here.
@@ -438,7 +438,7 @@ class Recording:
 
         def store(grad: torch.Tensor, name: str = name) -> None:
             flat = grad.detach().reshape(len(grad), -1)
-            total = torch.stack([flat.abs().sum(1), flat.sum(1)])
+            total = torch.stack([torch.linalg.vector_norm(flat, 1, dim=1), flat.sum(1)])
             before = self.handed.get(name)
             self.handed[name] = total if before is None else before + total
 
@@ -591,3 +591,10 @@ def _resolve(model: nn.Module, target: str) -> Any:
     for part in target.split("."):
         value = getattr(value, part)
     return value
+
+
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """Whether every entry is finite; one reduction in the usual case (NaN and infinity
+    reach the sum), the elementwise test only when the sum is not finite (overflow)."""
+    detached = tensor.detach()
+    return bool(torch.isfinite(detached.sum())) or bool(torch.isfinite(detached).all())
