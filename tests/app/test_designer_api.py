@@ -393,7 +393,7 @@ def test_bad_neuron_requests_get_a_422(served, path, extra, words):
 
 
 def test_one_order_of_curves_alone(served):
-    client, project = served
+    client, _ = served
     body = {"input": {"sample": 2}, "configs": [CONFIG], "steps": 4, "orders": ["most"]}
     (row,) = client.post("/api/designer/0/curves", json=body).json()
     both = client.post("/api/designer/0/curves", json=body | {"orders": ["most", "least"]}).json()
