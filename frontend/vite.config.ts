@@ -1,6 +1,7 @@
 import { defineConfig } from "vitest/config";
 
-// The build lands inside the Python package, which serves it (relscope.app).
+// The build lands inside the Python package, which serves it (relscope.app): two pages,
+// the Explorer (index.html) and the Designer (designer.html), paths from frontend/.
 export default defineConfig({
   base: "./",
   build: {
@@ -8,6 +9,12 @@ export default defineConfig({
     emptyOutDir: true,
     target: "es2022",
     sourcemap: false,
+    rollupOptions: {
+      input: {
+        index: "index.html",
+        designer: "designer.html",
+      },
+    },
   },
   test: { environment: "node", include: ["src/**/*.test.ts"] },
 });

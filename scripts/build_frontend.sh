@@ -23,10 +23,10 @@ if [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$lock_hash" ]; then
   echo "$lock_hash" > "$lock_stamp"
 fi
 
-sources_hash="$(cd "$front" && find index.html package.json package-lock.json tsconfig.json \
+sources_hash="$(cd "$front" && find index.html designer.html package.json package-lock.json tsconfig.json \
   vite.config.ts src -type f ! -name '*.test.ts' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
 stamp="$static/.build-stamp"
-if [ -f "$stamp" ] && [ -f "$static/index.html" ] && [ "$(cat "$stamp")" = "$sources_hash" ]; then
+if [ -f "$stamp" ] && [ -f "$static/index.html" ] && [ -f "$static/designer.html" ] && [ "$(cat "$stamp")" = "$sources_hash" ]; then
   exit 0
 fi
 echo "build_frontend: building the Explorer front end into src/relscope/app/static"

@@ -429,3 +429,63 @@ def test_a_mask_flips_what_it_covers(served):
     body["input"]["flip"] |= {"strokes": [{"points": [[1, 1]], "radius": 1}]}
     both = client.post("/api/designer/0/predict", json=body)
     assert both.status_code == 422 and "one of them" in str(both.json()["detail"])
+
+
+def test_rules_lists_the_unified_presets_with_every_parameter(served):
+    client, _ = served
+    answer = client.get("/api/designer/rules").json()
+    assert {"unified", "zbox", "epsilon", "gamma", "alpha_beta"} <= set(answer["rules"])
+    defaults = answer["unified"]["defaults"]
+    assert set(defaults) == {
+        "alpha", "beta", "eps", "theta0", "theta1", "gamma0", "gamma1", "gamma1p", "gamma1n",
+        "gamma2", "include_bias",
+    }  # fmt: skip
+    presets = answer["unified"]["presets"]
+    assert presets["gamma"] == defaults | {
+        "eps": 1e-6, "theta1": 1, "gamma1": 1, "gamma1p": 0.25, "include_bias": True
+    }  # fmt: skip
+    assert presets["flat"]["include_bias"] is False
+    assert presets["epsilon"]["eps"] == 0.25 and set(presets) >= {"lrp0", "zplus", "flat"}
+
+
+@pytest.mark.parametrize(
+    ("preset", "rule", "params"),
+    [
+        ("lrp0", "epsilon", {"eps": 1e-6}),
+        ("epsilon", "epsilon", {"eps": 0.25}),
+        ("gamma", "gamma", {"gamma": 0.25}),
+        ("alpha_beta", "alpha_beta", {"alpha": 2, "beta": 1}),
+        ("zplus", "zplus", {}),
+        ("wsquare", "wsquare", {}),
+        ("flat", "flat", {}),
+    ],
+)
+def test_a_preset_as_unified_parameters_explains_like_its_named_rule(served, preset, rule, params):
+    # The page stores a preset as the unified rule with the preset's values; for the
+    # non-negative inputs of this model (images in [0, 1], ReLU outputs) they agree.
+    client, _ = served
+    presets = client.get("/api/designer/rules").json()["unified"]["presets"]
+
+    def relevance(segment):
+        config = {"name": "x", "segments": [{"start": 0, "stop": None, **segment}]}
+        body = {"input": {"sample": 3}, "config": config, "target": "class", "index": 1}
+        answer = client.post("/api/designer/0/explain", json=body | {"values": True}).json()
+        return np.asarray(answer["relevance"])
+
+    unified = relevance({"rule": "unified", "params": presets[preset]})
+    named = relevance({"rule": rule, "params": params})
+    np.testing.assert_allclose(unified, named, rtol=1e-4, atol=1e-7)
+    assert np.abs(named).sum() > 0
+
+
+def test_relevance_that_breaks_down_is_a_warning_naming_the_layer(served):
+    client, _ = served
+    # alpha = 1e15 on every layer: the relevance overflows float32 on its way to the input.
+    config = {"name": "x", "segments": [{"start": 0, "stop": None, "rule": "unified",
+              "params": {"alpha": 1e15, "theta1": 1, "gamma1": 1}}]}  # fmt: skip
+    answer = client.post("/api/designer/0/explain", json={"input": {"sample": 0}, "config": config})
+    assert answer.status_code == 200
+    found = answer.json()
+    assert found["heatmap"] is None
+    (warning,) = found["warnings"]
+    assert "NaN or infinite at layer '2 (its rule" in warning

@@ -313,6 +313,44 @@ def designers(request: Request) -> list[dict[str, Any]]:
     ]
 
 
+@router.get("/rules")
+def rules() -> dict[str, Any]:
+    """The registered LRP rules, and the unified rule's parameters: their defaults and the
+    presets (named rules as unified parameters; each reproduces its named rule for
+    non-negative inputs)."""
+    import inspect
+
+    from relscope.attribution.lrp.rules import DEFAULT_EPS, UnifiedRule, get_rule, list_rules
+
+    signature = inspect.signature(UnifiedRule.__init__).parameters.items()
+    defaults: dict[str, Any] = {
+        name: float(parameter.default)
+        for name, parameter in signature
+        if parameter.kind is parameter.POSITIONAL_OR_KEYWORD and name != "self"
+    }
+    defaults["include_bias"] = False
+
+    def preset(name: str, values: dict[str, float]) -> dict[str, Any]:
+        # The bias as the named rule treats it by default (epsilon, gamma, alpha-beta and
+        # z+ keep it, flat and w^2 leave it out), so that the preset explains like it.
+        named = get_rule("epsilon" if name == "lrp0" else name)
+        keeps_bias = "bias" not in getattr(named, "zero_params", ("bias",))
+        return (
+            defaults
+            | {"eps": DEFAULT_EPS, "include_bias": keeps_bias}
+            | {k: float(v) for k, v in values.items()}
+        )
+
+    return {
+        "rules": list_rules(),
+        "default_eps": DEFAULT_EPS,
+        "unified": {
+            "defaults": defaults,
+            "presets": {name: preset(name, v) for name, v in UnifiedRule.PRESETS.items()},
+        },
+    }
+
+
 @router.get("/{designer}")
 def designer_detail(request: Request, designer: DesignerId) -> dict[str, Any]:
     """A designer's model input, sample count and layer count (builds the model)."""

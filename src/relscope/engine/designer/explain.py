@@ -191,8 +191,10 @@ class Explainer:
         with engine:
             result = engine(
                 x, pass_target, contrastive=target == "contrastive", record=record,
-                diagnostics=True, ablate=ablate,
+                diagnostics=True, ablate=ablate, check_finite=False,
             )  # fmt: skip
+        # Relevance that is not finite is reported (first_nonfinite, warnings()), not raised:
+        # a design that breaks down is shown with the layer where it did.
         if known is None and ablate is None:
             self.outputs.put(input_key(x), result.output.detach())
         chosen = resolve_target(result.output, target, index)
