@@ -117,3 +117,16 @@ export const heatmapUrl = (p: number, i: number) => `api/projects/${p}/samples/$
 export async function bytes(url: string, signal?: AbortSignal): Promise<Uint8Array> {
   return new Uint8Array(await (await call(url, undefined, signal)).arrayBuffer());
 }
+
+/** A designer of the server: the model of a project (or one given at start-up). */
+export interface DesignerRow {
+  id: number;
+  name: string;
+  project: number | null;
+  problem: string | null; // why its model cannot be built, where known without building it
+}
+
+export const designers = () => json<DesignerRow[]>("api/designer");
+
+/** The Designer page's address for a sample of a project's designer. */
+export const designerUrl = (designer: number, sample: number) => `designer.html#d=${designer}&s=${sample}`;

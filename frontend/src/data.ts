@@ -11,6 +11,8 @@ import type { ViewState } from "./state";
 
 export class Data {
   projects: api.ProjectInfo[] = [];
+  /** The designer serving each project's model, where the project names one. */
+  designerOf = new Map<number, number>();
   private palettes = new Map<string, Uint8Array>();
 
   /** Class names by class index, per project. */
@@ -25,10 +27,21 @@ export class Data {
 
   /** Load the projects and colour maps; returns the colour maps' names. */
   async load(): Promise<string[]> {
-    const [projects, colormaps] = await Promise.all([api.projects(), api.colormaps()]);
+    const [projects, colormaps, designers] = await Promise.all([
+      api.projects(),
+      api.colormaps(),
+      api.designers().catch(() => [] as api.DesignerRow[]), // the Explorer works without them
+    ]);
     this.projects = projects;
+    this.designerOf = new Map(designers.filter((d) => d.project !== null && d.problem === null).map((d) => [d.project!, d.id]));
     for (const colormap of colormaps) this.palettes.set(colormap.name, paletteBytes(colormap.palette));
     return colormaps.map((c) => c.name);
+  }
+
+  /** The Designer page's address for a sample, or null where the project has no designer. */
+  designerUrl(project: number, sample: number): string | null {
+    const designer = this.designerOf.get(project);
+    return designer === undefined ? null : api.designerUrl(designer, sample);
   }
 
   hasColormap(name: string): boolean {

@@ -50,6 +50,11 @@ export class Explorer {
     };
   }
 
+  /** The Designer page's address for a sample, or null where the project has no designer. */
+  designerUrl(project: number, sample: number): string | null {
+    return this.data.designerUrl(project, sample);
+  }
+
   /** A selection change from the canvas or the cluster list. */
   select(positions: Int32Array, how: Combine): void {
     this.change({ selection: combine(this.state.selection, positions, how), page: 0 });

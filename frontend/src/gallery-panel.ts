@@ -15,6 +15,8 @@ export interface GalleryHost {
   readonly state: ViewState;
   change(change: Partial<ViewState>): void;
   restyle(change: Style): void;
+  /** The Designer page's address for a sample, or null where the project has no designer. */
+  designerUrl(project: number, sample: number): string | null;
 }
 
 /** The page of `count` samples to show (a page past the end shows the last) and the number of pages. */
@@ -28,7 +30,7 @@ export class GalleryPanel {
   private pageSize = 48;
   private pending = false;
 
-  constructor(host: GalleryHost) {
+  constructor(private host: GalleryHost) {
     this.gallery = new Gallery($("#gallery"), $("#gallery-status"), () => {
       if (this.pending) {
         this.pending = false;
@@ -79,6 +81,7 @@ export class GalleryPanel {
       sampling: state.sampling,
       palette,
       labelName: (index) => names.get(index) ?? String(index),
+      designerUrl: (index) => this.host.designerUrl(state.project, index),
     });
   }
 

@@ -41,6 +41,8 @@ export interface GalleryView {
   sampling: Sampling;
   palette: Uint8Array;
   labelName(index: number): string;
+  /** The Designer page's address for a sample, or null (no designer for this project). */
+  designerUrl(index: number): string | null;
 }
 
 export class Gallery {
@@ -102,6 +104,15 @@ export class Gallery {
         predicted.textContent = `→ ${view.labelName(sample.predicted)}`;
         predicted.title = "predicted label";
         caption.append(predicted);
+      }
+      const designer = view.designerUrl(sample.index);
+      if (designer !== null) {
+        const link = document.createElement("a");
+        link.className = "open-designer";
+        link.href = designer;
+        link.textContent = "Design";
+        link.title = "Open this sample in the Designer";
+        caption.append(link);
       }
       figure.append(canvas, caption);
       this.grid.append(figure);

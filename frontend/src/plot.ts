@@ -76,6 +76,14 @@ export class PlotPanel {
       button.addEventListener("click", () => this.chooseTool(button.dataset.tool as Tool));
     }
     window.addEventListener("keydown", (event) => {
+      // D over a point opens that sample in the Designer (where its project has one).
+      const hovered = $("#hover");
+      if (event.key.toLowerCase() === "d" && !event.ctrlKey && !event.metaKey && !event.altKey
+          && !hovered.hidden && hovered.dataset.designer) {
+        if ((event.target as HTMLElement).closest("input, select, textarea")) return;
+        location.assign(hovered.dataset.designer);
+        return;
+      }
       const command = keyCommand(event);
       // Not while typing in a field.
       if (!command || (event.target as HTMLElement).closest("input, select, textarea")) return;
@@ -139,6 +147,10 @@ export class PlotPanel {
       }, () => undefined);
     }
     box.dataset.sample = String(index);
+    const designer = this.data.designerUrl(state.project, index);
+    if (designer === null) delete box.dataset.designer;
+    else box.dataset.designer = designer;
+    box.querySelector(".designer-hint")?.toggleAttribute("hidden", designer === null);
     box.style.left = `${clientX + 14}px`;
     box.style.top = `${clientY + 14}px`;
     box.hidden = false;

@@ -69,6 +69,7 @@ def test_designers_are_the_projects_naming_a_model(served):
     client, _ = served
     listed = client.get("/api/designer").json()
     assert [(d["id"], d["project"]) for d in listed] == [(0, 0), (1, 1)]
+    assert listed[0]["problem"] is None and "tests.models" in listed[1]["problem"]
     detail = client.get("/api/designer/0").json()
     assert detail["input_shape"] == [3, 8, 8] and detail["samples"] == 36
     assert detail["layers"] == 9 and detail["uploads"] is True

@@ -59,7 +59,9 @@ def test_design_serves_a_model_with_a_folder_of_images(tmp_path):
                 assert server.poll() is None, server.stderr.read()
                 assert time.monotonic() < deadline, "the server did not answer within 60 s"
                 time.sleep(0.3)
-        assert listed == [{"id": 0, "name": MODEL, "project": None, "loaded": True}]
+        assert listed == [
+            {"id": 0, "name": MODEL, "project": None, "loaded": True, "problem": None}
+        ]
         assert fetch(f"{base}/0")["samples"] == 2
         assert fetch(f"{base}/0/samples/1")["label"] == "dog.jpg"
         explained = fetch(f"{base}/0/explain", {"input": {"sample": 0}, "config": "epsilon"})

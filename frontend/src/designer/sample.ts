@@ -6,6 +6,7 @@
 
 import { isSuperseded, type Prediction } from "./api";
 import { el } from "./dom";
+import { explorerLink } from "./explorer-link";
 import type { DesignerState } from "./state";
 import type { Target } from "./urlstate";
 
@@ -70,6 +71,7 @@ export class SamplePanel {
         () => undefined,
       );
     } else this.label.textContent = `upload ${input.upload.slice(0, 8)}…`;
+    void this.linkExplorer(input);
     this.bars.dataset.state = "loading";
     try {
       const { predictions } = await state.api.predict.run({ input, k: 10 });
@@ -78,6 +80,17 @@ export class SamplePanel {
     } catch (error) {
       if (!isSuperseded(error)) report(this.report, error);
     }
+  }
+
+  /** Point the header's Explorer link at the view of this sample's class. */
+  private async linkExplorer(input: DesignerState["input"]): Promise<void> {
+    const link = document.querySelector("#explorer-link") as HTMLAnchorElement;
+    const project = this.state.info.project;
+    const found = project !== null && "sample" in input ? await explorerLink(project, input.sample).catch(() => null) : null;
+    if (this.state.input !== input) return;
+    link.href = found ? found.href : "./";
+    link.textContent = found ? `Explorer: ${found.label}` : "Explorer";
+    link.title = found ? `The Explorer view of class ${found.label}` : "The Explorer";
   }
 
   private render(): void {

@@ -306,9 +306,10 @@ def _explanation(found: Designer, result: Explanation, cmap: str) -> dict[str, A
 # -------------------------------------------------------------------------- endpoints
 @router.get("")
 def designers(request: Request) -> list[dict[str, Any]]:
-    """Every designer: its name, project (if any) and whether its model is loaded."""
+    """Every designer: its name, project (if any), whether its model is loaded, and why it
+    cannot be built where that is known without building it (``problem``)."""
     return [
-        {"id": i, "name": d.name, "project": d.project, "loaded": d.loaded}
+        {"id": i, "name": d.name, "project": d.project, "loaded": d.loaded, "problem": d.problem}
         for i, d in enumerate(_designers(request).designers)
     ]
 

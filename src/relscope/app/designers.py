@@ -9,6 +9,7 @@ this module imports no torch: the Explorer runs without it.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -65,6 +66,8 @@ class Designer:
     project: int | None
     folder: Path
     _build: Any
+    #: Why the model cannot be built, where that is known before building it (else None).
+    problem: str | None = None
     _session: DesignSession | None = None
     _store: DesignStore | None = None
     _uploads: OrderedDict[str, torch.Tensor] = field(default_factory=OrderedDict)
@@ -124,7 +127,13 @@ class DesignerStore:
             project = served.project
             if _is_reference(project.model):
                 self.designers.append(
-                    Designer(project.name, index, project.root, _project_builder(project))
+                    Designer(
+                        project.name,
+                        index,
+                        project.root,
+                        _project_builder(project),
+                        problem=_unimportable(project.model),
+                    )
                 )
         for source in sources:
             if not _is_reference(source.model):
@@ -143,6 +152,17 @@ class DesignerStore:
                 f"designer {index} does not exist ({len(self.designers)} designers are served)"
             )
         return self.designers[index]
+
+
+def _unimportable(model: str) -> str | None:
+    """Why the module of ``model`` cannot be imported, without importing it (its parent
+    packages are), or None."""
+    module = model.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as error:
+        return f"cannot import {module!r} ({error})"
+    return None if found is not None else f"cannot import {module!r} (no such module)"
 
 
 def _is_reference(model: str) -> bool:
