@@ -305,7 +305,12 @@ def test_a_designer_without_a_project(tmp_path):
     )  # fmt: skip
     client = TestClient(create_app([], designers=[source]))
     assert client.get("/api/designer").json()[0]["project"] is None
-    assert client.get("/api/designer/0").json()["samples"] == 3
+    detail = client.get("/api/designer/0").json()
+    assert detail["samples"] == 3
+    assert detail["command"] == (
+        f"relscope attribute DATASET --model {MODEL} --input-size 8 8 --mean 0.5,0.5,0.5 "
+        "--std 0.25,0.25,0.25 --out designed.h5"
+    )
     assert [client.get(f"/api/designer/0/samples/{i}").json()["label"] for i in range(3)] == [
         "a.png",
         "b.png",
@@ -490,3 +495,23 @@ def test_relevance_that_breaks_down_is_a_warning_naming_the_layer(served):
     assert found["heatmap"] is None
     (warning,) = found["warnings"]
     assert "NaN or infinite at layer '2 (its rule" in warning
+
+
+def test_the_command_the_designer_shows_runs_its_design_over_the_dataset(
+    served, tmp_path, monkeypatch
+):
+    import shlex
+
+    client, project = served
+    assert client.put("/api/designer/0/designs/shown", json=CONFIG).status_code == 200
+    command = client.get("/api/designer/0").json()["command"]
+    assert command.startswith("relscope attribute dataset.h5 --model " + MODEL)
+    words = shlex.split(command + " --method designs/shown.json --device cpu")
+    monkeypatch.chdir(project.parent)  # the line runs from the project folder
+    result = CliRunner().invoke(cli, words[1:])
+    assert result.exit_code == 0, result.output
+    stored = AttributionSet([project.parent / "designed.h5"])
+    label = int(images(project).labels()[3])
+    body = {"input": {"sample": 3}, "config": "shown", "target": "class", "index": label}
+    answer = client.post("/api/designer/0/explain", json=body | {"values": True}).json()
+    np.testing.assert_allclose(answer["relevance"], stored.get(3).attribution, rtol=1e-4, atol=1e-6)

@@ -32,6 +32,7 @@ export interface DesignerInfo {
   samples: number;
   uploads: boolean;
   layers: number;
+  command: string; // the start of the `relscope attribute` line for its designs
 }
 export interface LayerInfo {
   index: number;

@@ -174,7 +174,8 @@ export class ModelManager {
     const command = document.querySelector("#command") as HTMLElement;
     if (entry.stored !== null) {
       command.hidden = false;
-      command.querySelector("code")!.textContent = `relscope attribute DATASET --model MODEL --method designs/${entry.stored}.json --out attribution.h5`;
+      const start = state.info.command || "relscope attribute DATASET --model MODEL --out designed.h5";
+      command.querySelector("code")!.textContent = `${start} --method designs/${entry.stored}.json`;
     } else command.hidden = true;
     this.status.textContent = `${state.configs.length} configurations`;
   }

@@ -354,7 +354,8 @@ def rules() -> dict[str, Any]:
 
 @router.get("/{designer}")
 def designer_detail(request: Request, designer: DesignerId) -> dict[str, Any]:
-    """A designer's model input, sample count and layer count (builds the model)."""
+    """A designer's model input, sample count, layer count and the start of the
+    ``relscope attribute`` line that runs its designs over a dataset (builds the model)."""
     found = _designer(request, designer)
     session = found.session
     return {
@@ -365,6 +366,7 @@ def designer_detail(request: Request, designer: DesignerId) -> dict[str, Any]:
         "samples": session.num_samples,
         "uploads": session.input_settings is not None,
         "layers": len(session.layers()),
+        "command": found.command,
     }
 
 

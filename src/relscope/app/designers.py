@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import shlex
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -68,6 +69,9 @@ class Designer:
     _build: Any
     #: Why the model cannot be built, where that is known before building it (else None).
     problem: str | None = None
+    #: The start of the ``relscope attribute`` line that runs a design of this designer over
+    #: the whole dataset, from its folder (``--method designs/<name>.json`` follows).
+    command: str = ""
     _session: DesignSession | None = None
     _store: DesignStore | None = None
     _uploads: OrderedDict[str, torch.Tensor] = field(default_factory=OrderedDict)
@@ -133,6 +137,7 @@ class DesignerStore:
                         project.root,
                         _project_builder(project),
                         problem=_unimportable(project.model),
+                        command=_project_command(project),
                     )
                 )
         for source in sources:
@@ -141,7 +146,9 @@ class DesignerStore:
                     f"--model must look like package.module:factory, got {source.model!r}"
                 )
             name = source.name or source.model
-            designer = Designer(name, None, source.designs, _source_builder(source))
+            designer = Designer(
+                name, None, source.designs, _source_builder(source), command=_source_command(source)
+            )
             if source.preload:
                 designer.session  # noqa: B018 - builds it now
             self.designers.append(designer)
@@ -152,6 +159,45 @@ class DesignerStore:
                 f"designer {index} does not exist ({len(self.designers)} designers are served)"
             )
         return self.designers[index]
+
+
+def _shell(part: object) -> str:
+    return shlex.quote(str(part))
+
+
+def _project_command(project: Project) -> str:
+    """``relscope attribute`` of the project's dataset and model, paths as seen from the
+    project folder where they lie in it."""
+
+    def shown(path: Path) -> str:
+        try:
+            return _shell(path.relative_to(project.root))
+        except ValueError:
+            return _shell(path)
+
+    dataset = project.dataset
+    words = ["relscope attribute", shown(dataset.path), "--model", _shell(project.model)]
+    if project.model_weights is not None:
+        words += ["--weights", shown(project.model_weights)]
+    if dataset.type == "image_directory" and dataset.input_width and dataset.input_height:
+        words += ["--input-size", str(dataset.input_height), str(dataset.input_width)]
+        words += ["--up-sampling", _shell(dataset.up_sampling_method)]
+        words += ["--down-sampling", _shell(dataset.down_sampling_method)]
+    return " ".join([*words, "--label-map", shown(project.label_map), "--out designed.h5"])
+
+
+def _source_command(source: DesignerSource) -> str:
+    """``relscope attribute`` of the model given on the command line (the dataset is the
+    user's to name)."""
+    words = ["relscope attribute DATASET --model", _shell(source.model)]
+    if source.weights is not None:
+        words += ["--weights", _shell(source.weights)]
+    words += ["--input-size", str(source.input_size[0]), str(source.input_size[1])]
+    if source.mean is not None:
+        words += ["--mean", ",".join(f"{v:g}" for v in source.mean)]
+    if source.std is not None:
+        words += ["--std", ",".join(f"{v:g}" for v in source.std)]
+    return " ".join([*words, "--out designed.h5"])
 
 
 def _unimportable(model: str) -> str | None:
