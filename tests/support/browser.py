@@ -41,10 +41,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(projects: Sequence[Path]) -> Iterator[str]:
-    """Serve ``projects`` with uvicorn in a thread; yields the base URL."""
+def running_server(projects: Sequence[Path], designers: Sequence = ()) -> Iterator[str]:
+    """Serve ``projects`` (and ``designers``, :class:`relscope.app.DesignerSource`) with
+    uvicorn in a thread; yields the base URL."""
     port = free_port()
-    config = uvicorn.Config(create_app(projects), host="127.0.0.1", port=port, log_level="warning")
+    application = create_app(projects, designers=designers)
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
