@@ -515,3 +515,28 @@ def test_the_command_the_designer_shows_runs_its_design_over_the_dataset(
     body = {"input": {"sample": 3}, "config": "shown", "target": "class", "index": label}
     answer = client.post("/api/designer/0/explain", json=body | {"values": True}).json()
     np.testing.assert_allclose(answer["relevance"], stored.get(3).attribution, rtol=1e-4, atol=1e-6)
+
+
+def test_compare_keeps_a_configuration_that_breaks_down_as_cells_with_warnings(served):
+    # One row whose relevance overflows: its cells have no picture and a warning naming the
+    # layer; the other rows share the scale of the finite cells, as if it were not there.
+    client, _ = served
+    broken = {"name": "broken", "segments": [{"start": 0, "stop": None, "rule": "unified",
+              "params": {"alpha": 1e15, "theta1": 1, "gamma1": 1}}]}  # fmt: skip
+    columns = [{"input": {"sample": 1}}, {"input": {"sample": 2}, "target": "class", "index": 0}]
+    both = client.post(
+        "/api/designer/0/compare", json={"configs": [CONFIG, broken], "columns": columns}
+    )
+    assert both.status_code == 200
+    answer = both.json()
+    alone = client.post(
+        "/api/designer/0/compare", json={"configs": [CONFIG], "columns": columns}
+    ).json()
+    assert answer["names"] == ["two parts", "broken"]
+    assert answer["scale"] == pytest.approx(alone["scale"])
+    assert [c["heatmap"] for c in answer["cells"][0]] == [c["heatmap"] for c in alone["cells"][0]]
+    for cell in answer["cells"][1]:
+        assert cell["heatmap"] is None
+        (warning,) = cell["warnings"]
+        assert "NaN or infinite at layer '2" in warning
+    assert [c["target"] for c in answer["cells"][1]] == [c["target"] for c in answer["cells"][0]]

@@ -58,7 +58,8 @@ const placeholder = (id: string, title: string, text: string): Tab => ({
 });
 
 registerTab({ id: "design", title: "Design", mount() {} }); // its panels are in designer.html
-registerTab(placeholder("compare", "Compare", "Several configurations × several samples or classes on one colour scale (to come)."));
+import { compareTab } from "./compare"; // the Compare tab (issue 16 item 6)
+registerTab(compareTab());
 registerTab(placeholder("flipping", "Pixel flipping", "Brush pixels, flip them and see the new prediction; most/least-relevant-first curves (to come)."));
 registerTab(placeholder("neurons", "Neuron ablation", "A layer's channels by relevance and activation; ablate them (to come)."));
 

@@ -486,15 +486,16 @@ def compare(
     configs = [_config(found, c) for c in body.configs]
     columns = [Column(_input(found, c.input), c.target, c.index) for c in body.columns]
     grid = found.session.compare(configs, columns, ticket=_ticket(found, session, "compare"))
+    pictures, scale = _compare_pictures(grid, body.cmap)
     return {
         "names": grid.names,
-        "scale": _finite(grid.scale),
+        "scale": scale,
         "cells": [
             [
                 {
                     "target": cell.target,
                     "target_name": found.session.class_name(cell.target),
-                    "heatmap": _data_uri(grid.png(r, c, body.cmap)),
+                    "heatmap": _data_uri(pictures[r][c]),
                     "warnings": cell.warnings(),
                 }
                 for c, cell in enumerate(row)
@@ -502,6 +503,34 @@ def compare(
             for r, row in enumerate(grid.cells)
         ],
     }
+
+
+# ------------------------------------------------- compare: cells that break down (Compare tab)
+def _compare_pictures(grid: Any, cmap: str) -> tuple[list[list[bytes | None]], float | None]:
+    """The grid's PNGs and the scale they share. A cell whose relevance is NaN or infinite
+    (its warnings say where) has no picture, and the others share the scale of the finite
+    cells, instead of the whole grid failing; with every cell finite this is the library's
+    grid (``grid.png``, ``grid.scale``)."""
+    import numpy as np
+
+    from relscope.engine.designer.compare import cell_map
+    from relscope.render import heatmap_png, normalize
+
+    if _finite(grid.scale) is not None:
+        rows = [[grid.png(r, c, cmap) for c in range(len(row))] for r, row in enumerate(grid.cells)]
+        return rows, grid.scale
+    maps = [[cell_map(cell) for cell in row] for row in grid.cells]
+    finite = [m for row in maps for m in row if np.isfinite(m).all()]
+    if not finite:
+        return [[None for _ in row] for row in maps], None
+    stack = np.stack(finite)
+    shared = iter(normalize(stack, "symmetric", per="batch"))
+    pictures = [
+        [heatmap_png(next(shared), cmap=cmap, mode=None) if np.isfinite(m).all() else None
+         for m in row]
+        for row in maps
+    ]  # fmt: skip
+    return pictures, float(np.abs(stack).max())
 
 
 @router.post("/{designer}/curves")

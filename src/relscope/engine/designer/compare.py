@@ -80,7 +80,15 @@ def compare(
 
 
 def _maps(cells: list[list[Explanation]]) -> np.ndarray:
-    """All cells' relevance maps ``(cells, H, W)``, row by row."""
-    return np.stack(
-        [to_map(cell.relevance.detach().cpu().double().numpy())[0] for row in cells for cell in row]
-    )
+    """All cells' relevance maps ``(cells, H, W)``, row by row (channels summed as
+    :func:`~relscope.render.maps.to_map` does, but a cell that broke down keeps its NaN or
+    infinite values, so that ``scale`` says so instead of the grid failing)."""
+    return np.stack([cell_map(cell) for row in cells for cell in row])
+
+
+def cell_map(cell: Explanation) -> np.ndarray:
+    """One cell's relevance map (channels summed), NaN and infinite values kept."""
+    relevance = cell.relevance.detach().cpu().double().numpy()
+    if not np.isfinite(relevance).all():
+        return (relevance.sum(axis=1) if relevance.ndim == 4 else relevance)[0]
+    return to_map(relevance)[0]
