@@ -515,7 +515,7 @@ export class FlippingTab {
     const [low, high] = valueRange(curves.flatMap((c) => [c.most ?? [], c.least ?? []]));
     const W = 260;
     const H = 170;
-    const plot = { x: 40, y: 8, width: W - 50, height: H - 34 };
+    const plot = { x: 50, y: 8, width: W - 60, height: H - 34 };
     this.q<HTMLElement>("#curves").replaceChildren(
       ...curves.map((c) => {
         const chart = svg("svg", { class: "curve-plot", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": `curves of ${c.name}` });
