@@ -120,7 +120,9 @@ export class FlippingTab {
     this.beforeOp = operation(base, "predict");
     this.flipOp = operation(base, "predict");
     this.curvesOp = operation(base, "curves");
-    const [, height, width] = state.info.input_shape ?? [1, 28, 28];
+    // Until the image loads (its own size then counts): the model input's, if it is an image.
+    const shape = state.info.input_shape;
+    const [height, width] = shape && shape.length >= 3 ? shape.slice(-2) : [28, 28];
     this.size = [height, width];
     this.zoom = fitZoom(height, width);
     const maxRadius = Math.max(1, Math.ceil(Math.max(height, width) / 4));
