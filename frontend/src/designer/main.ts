@@ -25,6 +25,8 @@ import "../style.css";
 import "./designer.css";
 import { isSuperseded, ruleCatalog, DesignerApi } from "./api";
 import { el } from "./dom";
+import { compareTab } from "./compare";
+import { FlippingTab } from "./flipping";
 import { ModelManager } from "./manager";
 import { ResultPanel } from "./result";
 import { RulePanel } from "./rulepanel";
@@ -58,9 +60,8 @@ const placeholder = (id: string, title: string, text: string): Tab => ({
 });
 
 registerTab({ id: "design", title: "Design", mount() {} }); // its panels are in designer.html
-import { compareTab } from "./compare"; // the Compare tab (issue 16 item 6)
 registerTab(compareTab());
-registerTab(placeholder("flipping", "Pixel flipping", "Brush pixels, flip them and see the new prediction; most/least-relevant-first curves (to come)."));
+registerTab(new FlippingTab());
 registerTab(placeholder("neurons", "Neuron ablation", "A layer's channels by relevance and activation; ablate them (to come)."));
 
 function report(text: string, error = false): void {
