@@ -115,3 +115,28 @@ def test_demo_finds_the_artifact_and_reports_its_steps(tmp_path, recorder, capsy
     assert recorder.of("start") == [("start", "attribute", 120, 0), ("start", "analyze", 2, 0)]
     with pytest.raises(ConfigError, match="--poisoned-class 4 is not among"):
         demo(tmp_path / "refused", classes=[3, 8], poisoned_class=4)
+    _opens_in_the_designer(result.project)
+
+
+def _opens_in_the_designer(project):
+    """The demo project opens in the Designer with the demo CNN and its trained weights: the
+    designer's prediction of a sample is the one the attribution run stored."""
+    from fastapi.testclient import TestClient
+
+    from relscope.app import create_app
+    from relscope.data.attribution_db import AttributionSet
+
+    client = TestClient(create_app([project]))
+    (designer,) = client.get("/api/designer").json()
+    assert designer["project"] == 0 and designer["problem"] is None
+    assert client.get("/api/designer/0").json()["input_shape"] == [1, 28, 28]
+    stored = AttributionSet(sorted(project.parent.glob("attribution*.h5")))
+    for index in (0, 5):
+        answer = client.post("/api/designer/0/predict", json={"input": {"sample": index}})
+        assert answer.json()["predictions"][0]["index"] == int(
+            stored.get(index).prediction.argmax()
+        )
+    explained = client.post(
+        "/api/designer/0/explain", json={"input": {"sample": 0}, "config": "epsilon_plus_flat"}
+    )
+    assert explained.status_code == 200 and explained.json()["warnings"] == []
