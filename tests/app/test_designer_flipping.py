@@ -183,6 +183,14 @@ def test_brushing_shows_strokes_on_both_canvases_and_flip_rows_match_predict(pag
     flipped_score = next(p["score"] for p in after["predictions"] if p["index"] == target)
     assert float(first.get_attribute("data-after")) == flipped_score
     expect(first.locator(".flip-change")).to_contain_text(f"class {target}")
+    # The row also shows the explanation of the flipped input, for the same class.
+    config = page.evaluate("JSON.stringify(designer.state.configJson)")
+    explained = api(
+        site, "api/designer/0/explain",
+        {"input": {"sample": 0, "flip": flip}, "config": json.loads(config), "target": "class",
+         "index": target},
+    )  # fmt: skip
+    assert first.locator(".flip-after-heatmap").get_attribute("src") == explained["heatmap"]
 
     # Undo both strokes, a larger brush, a value fill, zoomed in: one new stroke.
     page.click("#flip-undo")

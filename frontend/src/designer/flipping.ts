@@ -57,11 +57,11 @@ interface Curve {
 }
 
 /** A latest-only operation of the designer API under this tab's own session id. */
-function operation<T>(base: string, path: string): Operation<T> {
+function operation<T>(base: string, path: string, channel = ""): Operation<T> {
   return new Operation<T>(async (body, signal) => {
     const response = await fetch(`${base}/${path}`, {
       method: "POST",
-      headers: { "content-type": "application/json", "X-Designer-Session": FLIP_SESSION },
+      headers: { "content-type": "application/json", "X-Designer-Session": FLIP_SESSION + channel },
       body: JSON.stringify(body),
       signal,
     });
@@ -105,6 +105,7 @@ export class FlippingTab {
   private explainOp!: Operation<Explanation>;
   private beforeOp!: Operation<{ predictions: Prediction[] }>;
   private flipOp!: Operation<{ predictions: Prediction[]; image?: string }>;
+  private flipExplainOp!: Operation<Explanation>;
   private curvesOp!: Operation<Curve[]>;
   private rowCount = 0;
   private stale = true;
@@ -119,6 +120,8 @@ export class FlippingTab {
     this.explainOp = operation(base, "explain");
     this.beforeOp = operation(base, "predict");
     this.flipOp = operation(base, "predict");
+    // Its own channel: the heatmap of a flipped input never cancels the canvas's explain.
+    this.flipExplainOp = operation(base, "explain", "-row");
     this.curvesOp = operation(base, "curves");
     // Until the image loads (its own size then counts): the model input's, if it is an image.
     const shape = state.info.input_shape;
@@ -390,7 +393,14 @@ export class FlippingTab {
       const before = await this.beforeOp.run({ input, k: ALL });
       const after = await this.flipOp.run({ input: { ...input, flip }, k: ALL });
       const chosen = targetClass(target, index, before.predictions);
-      this.addRow(input, flip, chosen, before.predictions, after);
+      // The explanation of the flipped input, for the class explained before the flip.
+      const explained = await this.flipExplainOp.run({
+        input: { ...input, flip },
+        config: state.configJson,
+        target: chosen === null ? "predicted" : "class",
+        index: chosen,
+      });
+      this.addRow(input, flip, chosen, before.predictions, after, explained.heatmap);
       rows.dataset.state = "ready";
     } catch (error) {
       if (isSuperseded(error)) return;
@@ -399,7 +409,14 @@ export class FlippingTab {
     }
   }
 
-  private addRow(input: InputRef, flip: FlipBody, target: number | null, before: Prediction[], after: { predictions: Prediction[]; image?: string }): void {
+  private addRow(
+    input: InputRef,
+    flip: FlipBody,
+    target: number | null,
+    before: Prediction[],
+    after: { predictions: Prediction[]; image?: string },
+    heatmap: string | null,
+  ): void {
     const number = ++this.rowCount;
     const was = scoreOf(before, target);
     const now = scoreOf(after.predictions, target);
@@ -435,6 +452,7 @@ export class FlippingTab {
         "div",
         { class: "flip-row-body" },
         after.image ? el("img", { class: "flip-result", src: after.image, alt: `flipped input ${number}` }) : null,
+        heatmap ? el("img", { class: "flip-after-heatmap", src: heatmap, alt: `heatmap of flipped input ${number}`, title: "the explanation of the flipped input" }) : null,
         el(
           "div",
           { class: "flip-row-text" },
