@@ -26,6 +26,7 @@ import "./designer.css";
 import { isSuperseded, ruleCatalog, DesignerApi } from "./api";
 import { el } from "./dom";
 import { ModelManager } from "./manager";
+import { neuronsTab } from "./neurons";
 import { ResultPanel } from "./result";
 import { RulePanel } from "./rulepanel";
 import { SegmentRuler } from "./ruler";
@@ -60,7 +61,7 @@ const placeholder = (id: string, title: string, text: string): Tab => ({
 registerTab({ id: "design", title: "Design", mount() {} }); // its panels are in designer.html
 registerTab(placeholder("compare", "Compare", "Several configurations × several samples or classes on one colour scale (to come)."));
 registerTab(placeholder("flipping", "Pixel flipping", "Brush pixels, flip them and see the new prediction; most/least-relevant-first curves (to come)."));
-registerTab(placeholder("neurons", "Neuron ablation", "A layer's channels by relevance and activation; ablate them (to come)."));
+registerTab(neuronsTab);
 
 function report(text: string, error = false): void {
   const box = document.querySelector("#message") as HTMLElement;

@@ -6,6 +6,7 @@ import {
   clickSelection,
   linearScale,
   matrixPixels,
+  nearestPoint,
   niceTicks,
   pointsInBox,
   rowAt,
@@ -56,6 +57,11 @@ describe("selection", () => {
     expect(pointsInBox(points, { x0: 0, y0: 0, x1: 50, y1: 50 })).toEqual([0, 1]);
     expect(pointsInBox(points, { x0: 100, y0: 60, x1: 40, y1: 15 })).toEqual([1, 2]);
     expect(pointsInBox(points, { x0: 11, y0: 11, x1: 49, y1: 49 })).toEqual([]);
+  });
+  it("finds the nearest point within a radius", () => {
+    expect(nearestPoint(points, 52, 47, 8)).toBe(1);
+    expect(nearestPoint(points, 70, 35, 8)).toBeNull();
+    expect(nearestPoint([...points, { channel: 3, x: 51, y: 49 }], 52, 48, 8)).toBe(3);
   });
   it("replaces or adds with a box, selects or toggles with a click", () => {
     expect([...boxSelection(new Set([0]), [1, 2], false)]).toEqual([1, 2]);

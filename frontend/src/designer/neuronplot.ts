@@ -122,7 +122,7 @@ export function symmetricLimit(matrix: (number | null)[][]): number {
 
 /** The RGBA pixels of a channel x position matrix: row r (channel r) is image row r, each
  * value coloured by bwr(value / limit); values that are not finite are grey. */
-export function matrixPixels(matrix: (number | null)[][], limit = symmetricLimit(matrix)): { width: number; height: number; data: Uint8ClampedArray } {
+export function matrixPixels(matrix: (number | null)[][], limit = symmetricLimit(matrix)): { width: number; height: number; data: Uint8ClampedArray<ArrayBuffer> } {
   const height = matrix.length;
   const width = height ? Math.max(...matrix.map((row) => row.length)) : 0;
   const data = new Uint8ClampedArray(width * height * 4);
@@ -140,4 +140,15 @@ export function matrixPixels(matrix: (number | null)[][], limit = symmetricLimit
 export function rowAt(y: number, height: number, rows: number): number | null {
   if (rows < 1 || height <= 0 || y < 0 || y >= height) return null;
   return Math.min(rows - 1, Math.floor((y / height) * rows));
+}
+
+/** The channel of the point nearest to (x, y) within `radius`, or null. */
+export function nearestPoint(points: Point[], x: number, y: number, radius: number): number | null {
+  let best: number | null = null;
+  let distance = radius * radius;
+  for (const p of points) {
+    const d = (p.x - x) ** 2 + (p.y - y) ** 2;
+    if (d <= distance) [best, distance] = [p.channel, d];
+  }
+  return best;
 }
