@@ -328,3 +328,25 @@ def test_a_new_input_refreshes_the_scatter_and_clears_the_ablation(page, site):
         "src => document.querySelector('#neuron-maps img.relevance')?.getAttribute('src') === src",
         arg=maps["relevance"][0],
     )
+
+
+def test_only_the_latest_layer_is_shown_and_each_is_asked_once(page, site):
+    open_neurons(page, site)
+    asked: list[int] = []
+    page.on(
+        "request",
+        lambda r: (
+            asked.append(json.loads(r.post_data)["layer"]) if r.url.endswith("/neurons") else None
+        ),
+    )
+    for layer in ("6", "8", "2"):  # within the debounce: only the last is asked
+        page.select_option("#neuron-layer", layer)
+    choose_layer(page, 2)
+    expect(page.locator("#neuron-scatter circle.point")).to_have_count(6)
+    assert asked == [2]
+    page.select_option("#neuron-layer", "8")
+    expect(page.locator("#neuron-scatter circle.point")).to_have_count(3)
+    page.select_option("#neuron-layer", "2")  # asked before: from the cache
+    expect(page.locator("#neuron-scatter circle.point")).to_have_count(6)
+    assert asked == [2, 8]
+    expect(page.locator("#neuron-error")).to_be_hidden()

@@ -240,6 +240,7 @@ class NeuronsTab {
     try {
       const answer = await this.mapsOp.run({ ...this.body(), channels });
       if (ticket !== this.asked.maps) return;
+      this.error.hidden = true;
       const more = this.selected.size - channels.length;
       this.maps.replaceChildren(
         ...answer.channels.map((channel, i) =>
@@ -273,6 +274,7 @@ class NeuronsTab {
         this.ablateOp.run({ ...this.body(), channels, k: 10 }),
       ]);
       if (ticket !== this.asked.ablate) return;
+      this.error.hidden = true;
       this.showAblation(channels, intact, ablated);
     } catch (error) {
       if (isSuperseded(error) || ticket !== this.asked.ablate) return;
@@ -454,8 +456,12 @@ class NeuronsTab {
     this.canvas.width = Math.max(1, image.width);
     this.canvas.height = Math.max(1, image.height);
     if (image.width && image.height) this.canvas.getContext("2d")!.putImageData(new ImageData(image.data, image.width, image.height), 0, 0);
-    const rowPx = Math.max(2, Math.min(18, Math.floor(320 / Math.max(1, data.channels))));
-    this.matrixFrame.style.height = `${rowPx * data.channels}px`;
+    // 18 px a row for a few channels; many share 320 to 480 px (rows thinner than a pixel
+    // are drawn by the browser's scaling of the canvas).
+    const rows = Math.max(1, data.channels);
+    const height = rows <= 18 ? 18 * rows : Math.min(480, Math.max(320, rows));
+    const rowPx = height / rows;
+    this.matrixFrame.style.height = `${height}px`;
     this.matrixFrame.dataset.rows = String(data.channels);
     this.rowLabels.style.height = this.matrixFrame.style.height;
     this.rowLabels.replaceChildren(
