@@ -350,3 +350,16 @@ def test_only_the_latest_layer_is_shown_and_each_is_asked_once(page, site):
     expect(page.locator("#neuron-scatter circle.point")).to_have_count(6)
     assert asked == [2, 8]
     expect(page.locator("#neuron-error")).to_be_hidden()
+
+
+def test_points_are_reachable_by_keyboard(page, site):
+    open_neurons(page, site)
+    choose_layer(page, 2)
+    point = page.locator('#neuron-scatter circle.point[data-channel="3"]')
+    point.focus()
+    expect(page.locator("#neuron-matrix-frame")).to_have_attribute("data-hover", "3")
+    page.keyboard.press("Enter")
+    expect(page.locator("#neuron-count")).to_have_attribute("data-count", "1")
+    expect(page.locator("#neuron-maps")).to_have_attribute("data-channels", "3")
+    page.keyboard.press("Shift+Enter")
+    expect(page.locator("#neuron-count")).to_have_attribute("data-count", "0")

@@ -318,8 +318,11 @@ class NeuronsTab {
     if (channel === this.hover) return;
     this.hover = channel;
     for (const dot of this.plot.querySelectorAll<SVGCircleElement>("circle.point")) dot.classList.toggle("hover", Number(dot.dataset.channel) === channel);
-    const top = this.plot.querySelector(`circle.point[data-channel="${channel}"]`);
-    if (top) top.parentNode!.append(top); // drawn last: on top
+    // A ring drawn last, so the hovered point shows above overlapping ones (moving the point
+    // itself would take the keyboard focus from it).
+    this.plot.querySelector(".hover-ring")?.remove();
+    const point = this.points.find((p) => p.channel === channel);
+    if (point) this.plot.append(svg("circle", { class: "hover-ring", cx: point.x, cy: point.y, r: RADIUS + 3 }));
     const data = this.data;
     this.rowMark.hidden = channel === null || !data;
     if (channel === null || !data) {
@@ -382,7 +385,18 @@ class NeuronsTab {
         "data-negative": data.negative[c] ?? "NaN",
         "data-activation": data.activation[c] ?? "NaN",
       });
+      dot.setAttribute("tabindex", "0");
+      dot.setAttribute("aria-label", describeChannel(data, c));
       dot.append(Object.assign(svg("title"), { textContent: describeChannel(data, c) }));
+      // The keyboard: focus shows a channel like hovering, Enter or Space selects it
+      // (with shift: toggles it).
+      dot.addEventListener("focus", () => this.setHover(c));
+      dot.addEventListener("blur", () => this.setHover(null));
+      dot.addEventListener("keydown", (event) => {
+        if (event.key !== "Enter" && event.key !== " ") return;
+        event.preventDefault();
+        this.setSelection(clickSelection(this.selected, c, event.shiftKey));
+      });
       nodes.push(dot);
     }
     this.plot.replaceChildren(...nodes);
