@@ -2,7 +2,7 @@
  * The Designer page (designer.html; issue 16): one sample, LRP configurations designed by
  * segments and rules. The designer is `#d=<id>` of the URL (default 0).
  *
- * Module API, for the tabs still to come (Compare, Pixel flipping, Neuron ablation):
+ * Module API, for the tabs (Compare, Pixel flipping and Neuron ablation use it):
  *
  * - `DesignerState` (state.ts) is the shared state: `api` (DesignerApi: typed calls of
  *   /api/designer/{id}, `api.operation(path)` makes a latest-only, cached POST operation),
@@ -28,6 +28,7 @@ import { el } from "./dom";
 import { compareTab } from "./compare";
 import { FlippingTab } from "./flipping";
 import { ModelManager } from "./manager";
+import { neuronsTab } from "./neurons";
 import { ResultPanel } from "./result";
 import { RulePanel } from "./rulepanel";
 import { SegmentRuler } from "./ruler";
@@ -51,18 +52,10 @@ export function registerTab(tab: Tab): void {
   tabs.push(tab);
 }
 
-const placeholder = (id: string, title: string, text: string): Tab => ({
-  id,
-  title,
-  mount(panel) {
-    panel.append(el("p", { class: "placeholder", text }));
-  },
-});
-
 registerTab({ id: "design", title: "Design", mount() {} }); // its panels are in designer.html
 registerTab(compareTab());
 registerTab(new FlippingTab());
-registerTab(placeholder("neurons", "Neuron ablation", "A layer's channels by relevance and activation; ablate them (to come)."));
+registerTab(neuronsTab);
 
 function report(text: string, error = false): void {
   const box = document.querySelector("#message") as HTMLElement;
