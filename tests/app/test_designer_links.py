@@ -128,3 +128,26 @@ def test_a_project_without_a_buildable_model_gets_no_designer_links(page, site):
     expect(page.locator("#hover .designer-hint")).to_be_hidden()
     page.keyboard.press("d")
     assert "designer.html" not in page.url
+
+
+def test_the_designer_keeps_to_the_content_security_policy(browser, site):
+    """Without the CSP bypass: the Designer loads, explains, and every tab draws, with no
+    script, style or image refused (only locator checks, which evaluate nothing)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: refused.append(str(error)))
+    page.goto(site.url + "designer.html#d=0&s=2")
+    expect(page.locator("#result")).to_have_attribute("data-state", "ready")
+    expect(page.locator("#formula math")).to_have_count(1)
+    page.click("#tab-button-compare")
+    page.click("#compare-add-current")
+    expect(page.locator("#compare-grid td.cell img")).to_have_count(1)
+    page.click("#tab-button-flipping")
+    expect(page.locator(".flip-brush")).to_have_attribute("data-state", "ready")
+    page.click("#tab-button-neurons")
+    expect(page.locator("#neuron-scatter-card")).to_have_attribute("data-state", "ready")
+    expect(page.locator("#neuron-scatter circle.point").first).to_be_visible()
+    context.close()
+    assert not refused, refused
