@@ -6,7 +6,6 @@ strokes, and the curves' AUC values are the API's."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,7 +16,7 @@ from relscope.data.labels import LabelMap, save_label_map
 from relscope.data.project import DatasetSpec, Project, save_project
 from relscope.engine.designer import Stroke
 from relscope.engine.designer.flipping import stroke_mask
-from support.browser import chromium, ensure_frontend, running_server
+from support.browser import call_api, ensure_frontend, page_of, running_server
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -51,14 +50,7 @@ def make_project(root):
 
 
 def api(site, path, body=None, method=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        site.url + path, data=data, method=method or ("POST" if data else "GET"),
-        headers={"content-type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request) as answer:
-        text = answer.read()
-    return json.loads(text) if text else None
+    return call_api(site.url, path, body, method)
 
 
 @pytest.fixture(scope="module")
@@ -75,21 +67,10 @@ def site(tmp_path_factory):
         yield found
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser, site):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    context.close()
-    assert not errors, errors
+    with page_of(browser, viewport={"width": 1400, "height": 1000}) as tab:
+        yield tab
 
 
 def open_flipping(page, site) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from relscope.data.analysis_db import AnalysisDatabase
-from support.browser import chromium, ensure_frontend, running_server
+from support.browser import ensure_frontend, page_of, running_server
 from support.projects import CLASSES, make_project_folder
 
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -29,21 +29,10 @@ def site(tmp_path_factory):
         yield SimpleNamespace(url=url, analysis=with_model.parent / "analysis.h5")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser, site):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    context.close()
-    assert not errors, errors
+    with page_of(browser, viewport={"width": 1400, "height": 900}, bypass_csp=True) as tab:
+        yield tab
 
 
 def category_index(site, name: str) -> np.ndarray:

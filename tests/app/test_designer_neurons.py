@@ -9,13 +9,12 @@ import base64
 import io
 import json
 import re
-import urllib.request
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from support.browser import chromium, ensure_frontend, running_server
+from support.browser import call_api, ensure_frontend, page_of, running_server
 from support.projects import make_project_folder
 
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -35,31 +34,14 @@ def site(tmp_path_factory):
         yield found
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser, site):
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    context.close()
-    assert not errors, errors
+    with page_of(browser, viewport={"width": 1400, "height": 1100}) as tab:
+        yield tab
 
 
-def api(site, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        site.url + path, data=data, method="POST" if data else "GET",
-        headers={"content-type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request) as answer:
-        return json.loads(answer.read())
+def api(site, path, body=None, method=None):
+    return call_api(site.url, path, body, method)
 
 
 def pixels(uri: str) -> np.ndarray:

@@ -24,7 +24,7 @@ from relscope.data.analysis_db import AnalysisDatabase
 from relscope.data.attribution_db import AttributionSet
 from relscope.data.dataset import HDF5Dataset
 from relscope.render.colormaps import get_colormap
-from support.browser import chromium, ensure_frontend, running_server
+from support.browser import ensure_frontend, page_of, running_server
 from support.projects import CLASSES, make_explorer_project
 from support.virelay_project import make_virelay_project
 
@@ -41,25 +41,14 @@ def site(tmp_path_factory):
         yield SimpleNamespace(url=url, root=root / "main", tmp=root)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser, site):
     # The tests evaluate their own scripts in the page, which the server's Content-Security-
     # Policy forbids; test_the_page_keeps_to_the_content_security_policy runs without this.
-    context = browser.new_context(
-        viewport={"width": 1400, "height": 900}, accept_downloads=True, bypass_csp=True
-    )
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    context.close()
-    assert not errors, errors
+    with page_of(
+        browser, viewport={"width": 1400, "height": 900}, accept_downloads=True, bypass_csp=True
+    ) as tab:
+        yield tab
 
 
 def open_view(page, site, fragment: str = "") -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,3 +77,29 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def page_of(browser, **options) -> Iterator[object]:
+    """A page in a fresh context of ``browser`` (``options``: the context's); the test fails
+    if the page raised an uncaught error by the end."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def call_api(base: str, path: str, body: object = None, method: str | None = None) -> object:
+    """The JSON answer (None for an empty one) of ``path`` on the server at ``base``: a POST
+    of ``body`` when one is given, else a GET, unless ``method`` says otherwise."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        base + path, data=data, method=method or ("POST" if data is not None else "GET"),
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request) as answer:
+        text = answer.read()
+    return json.loads(text) if text else None
