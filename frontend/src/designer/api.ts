@@ -76,7 +76,7 @@ export interface ExplainBody {
 
 async function call(path: string, init: RequestInit = {}, signal?: AbortSignal): Promise<Response> {
   const headers = new Headers(init.headers);
-  headers.set("X-Designer-Session", SESSION);
+  if (!headers.has("X-Designer-Session")) headers.set("X-Designer-Session", SESSION);
   const response = await fetch(path, { ...init, headers, signal });
   if (response.status === 409 && init.method === "POST" && !path.includes("/designs/")) {
     throw new Superseded(`${path}: superseded`);
@@ -155,8 +155,14 @@ export class DesignerApi {
   readonly predict = this.operation<{ predictions: Prediction[] }>("predict");
   readonly explain = this.operation<Explanation>("explain");
 
-  operation<T>(path: string): Operation<T> {
-    return new Operation<T>((body, signal) => json<T>(`${this.base}/${path}`, post(body), signal));
+  /** A latest-only POST of `path`; `session` names the server-side channel its requests
+   * supersede each other on (a tab that must not cancel another's work gives its own). */
+  operation<T>(path: string, session = SESSION): Operation<T> {
+    return new Operation<T>((body, signal) => {
+      const init = post(body);
+      init.headers = { ...(init.headers as Record<string, string>), "X-Designer-Session": session };
+      return json<T>(`${this.base}/${path}`, init, signal);
+    });
   }
 
   designs = () => json<string[]>(`${this.base}/designs`);

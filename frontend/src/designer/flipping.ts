@@ -12,7 +12,7 @@
  */
 
 import "./flipping.css";
-import { ApiError, isSuperseded, Operation, SESSION, Superseded, type Explanation, type Prediction } from "./api";
+import { isSuperseded, type Operation, SESSION, type Explanation, type Prediction } from "./api";
 import { el, svg } from "./dom";
 import {
   canvasToInput,
@@ -56,29 +56,6 @@ interface Curve {
   aopc: (number | null)[];
 }
 
-/** A latest-only operation of the designer API under this tab's own session id. */
-function operation<T>(base: string, path: string, channel = ""): Operation<T> {
-  return new Operation<T>(async (body, signal) => {
-    const response = await fetch(`${base}/${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "X-Designer-Session": FLIP_SESSION + channel },
-      body: JSON.stringify(body),
-      signal,
-    });
-    if (response.status === 409) throw new Superseded(`${path}: superseded`);
-    if (!response.ok) {
-      let detail: unknown = response.statusText;
-      try {
-        detail = (await response.json()).detail ?? detail;
-      } catch {
-        // not JSON: the status text says enough
-      }
-      throw new ApiError(`${response.status} ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
-    }
-    return (await response.json()) as T;
-  });
-}
-
 const loadImage = (src: string) =>
   new Promise<HTMLImageElement>((resolve, reject) => {
     const image = new Image();
@@ -116,13 +93,14 @@ export class FlippingTab {
   mount(panel: HTMLElement, state: DesignerState): void {
     this.state = state;
     this.panel = panel;
-    const base = state.api.base;
-    this.explainOp = operation(base, "explain");
-    this.beforeOp = operation(base, "predict");
-    this.flipOp = operation(base, "predict");
+    // This tab's own session id: its requests never supersede the Design tab's.
+    const operation = <T>(path: string, channel = "") => state.api.operation<T>(path, FLIP_SESSION + channel);
+    this.explainOp = operation("explain");
+    this.beforeOp = operation("predict");
+    this.flipOp = operation("predict");
     // Its own channel: the heatmap of a flipped input never cancels the canvas's explain.
-    this.flipExplainOp = operation(base, "explain", "-row");
-    this.curvesOp = operation(base, "curves");
+    this.flipExplainOp = operation("explain", "-row");
+    this.curvesOp = operation("curves");
     // Until the image loads (its own size then counts): the model input's, if it is an image.
     const shape = state.info.input_shape;
     const [height, width] = shape && shape.length >= 3 ? shape.slice(-2) : [28, 28];
