@@ -115,9 +115,12 @@ class Explainer:
         self.results: LRUCache[Explanation] = LRUCache(cache_bytes, max_entries=256)
         self.outputs: LRUCache[torch.Tensor] = LRUCache(64 * 2**20, max_entries=1024)
 
-    def scores(self, x: torch.Tensor, ticket: Ticket = NEVER) -> torch.Tensor:
-        """The model's output for ``x`` (a batch), computed once per input."""
-        key = input_key(x)
+    def scores(
+        self, x: torch.Tensor, ticket: Ticket = NEVER, key: str | None = None
+    ) -> torch.Tensor:
+        """The model's output for ``x`` (a batch), computed once per input; ``key``: the
+        input's :func:`input_key`, where the caller has it already."""
+        key = input_key(x) if key is None else key
         cached = self.outputs.get(key)
         if cached is not None:
             return cached
@@ -144,7 +147,8 @@ class Explainer:
         :meth:`LRP.__call__ <relscope.attribution.lrp.engine.LRP.__call__>`); the target
         is still resolved on the intact model."""
         config = config if isinstance(config, MethodConfig) else method_config(config)
-        key = (input_key(x), config_key(config), target, index, _ablation_key(ablate))
+        digest = input_key(x)
+        key = (digest, config_key(config), target, index, _ablation_key(ablate))
         cached = self.results.get(key)
         if cached is not None:
             return cached
@@ -154,12 +158,13 @@ class Explainer:
             if cached is not None:
                 return cached
             with ticket.active():
-                result = self._explain(x, config, target, index, ablate)
+                result = self._explain(x, digest, config, target, index, ablate)
         return self.results.put(key, result)
 
     def _explain(
         self,
         x: torch.Tensor,
+        digest: str,
         config: MethodConfig,
         target: str,
         index: int | None,
@@ -170,10 +175,11 @@ class Explainer:
         engine = self._engine(config)
         if engine is None and ablate is not None:
             raise ConfigError(f"{config.name}: ablation needs an LRP configuration")
-        known = self.outputs.get(input_key(x))
+        known = self.outputs.get(digest)
         if engine is None or ablate is not None or known is not None:
             # The class comes from the intact model's output (an ablation must not move it).
-            chosen = resolve_target(self.scores(x) if known is None else known, target, index)
+            output = self.scores(x, key=digest) if known is None else known
+            chosen = resolve_target(output, target, index)
             if engine is None:
                 if target == "contrastive":
                     raise ConfigError(
@@ -196,7 +202,7 @@ class Explainer:
         # Relevance that is not finite is reported (first_nonfinite, warnings()), not raised:
         # a design that breaks down is shown with the layer where it did.
         if known is None and ablate is None:
-            self.outputs.put(input_key(x), result.output.detach())
+            self.outputs.put(digest, result.output.detach())
         chosen = resolve_target(result.output, target, index)
         report = result.diagnostics
         assert report is not None

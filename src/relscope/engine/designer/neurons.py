@@ -228,8 +228,9 @@ def _layer_pass(
         if engine is None:
             raise ConfigError(f"{config.name}: {what} needs an LRP configuration")
         name = layer_name(engine, layer)
-        chosen = resolve_target(explainer.scores(x, ticket), target, index)
-        key = ("layer", input_key(x), config_key(config), target, chosen, name)
+        digest = input_key(x)
+        chosen = resolve_target(explainer.scores(x, ticket, key=digest), target, index)
+        key = ("layer", digest, config_key(config), target, chosen, name)
         cached = explainer.results.get(key)
         if cached is not None:
             return cached
