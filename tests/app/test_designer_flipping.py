@@ -20,7 +20,7 @@ from support.browser import call_api, ensure_frontend, page_of, running_server
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
-MODEL = "support.flipping_models:small_cnn"
+MODEL = "support.designer_models:small_cnn"
 SIZE = 24
 #: The colour flipping.ts draws stroke paths in (PATH_COLOUR).
 PATH = [0, 230, 90]
