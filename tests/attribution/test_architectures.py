@@ -122,20 +122,23 @@ def test_densenet_batch_norm_after_concatenation_keeps_its_epsilon_rule():
     assert rules["batchnorm"] == "Norm"
 
 
-def test_vision_transformer_runs_with_provisional_rules_and_says_so():
+def test_vision_transformer_gets_attention_rules_without_a_warning():
     net = model("tiny_vit")
     x = torch.randn(2, *zoo.INPUT_SHAPES["tiny_vit"])
     lrp = LRP(net, "epsilon")
-    with pytest.warns(RelscopeWarning, match="no dedicated relevance rule"):
-        lrp.rules()
-    with lrp:
-        output, relevance = lrp(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RelscopeWarning)
+        rules = {layer.kind: type(rule).__name__ for layer, rule in lrp.rules()}
+        with lrp:
+            output, relevance = lrp(x)
+    assert rules["softmax"] == "Softmax"
+    assert rules["matmul"] == "Bilinear"
+    assert rules["normalization"] == "LayerNorm"
+    assert "attention" not in rules  # nn.MultiheadAttention is written out
     assert relevance.shape == x.shape
     assert torch.isfinite(relevance).all()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RelscopeWarning)
-        with torch.no_grad():
-            torch.testing.assert_close(output, net(x), rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(output, net(x), rtol=1e-4, atol=1e-5)
 
 
 def test_pretrained_efficientnet_explains_the_cat():

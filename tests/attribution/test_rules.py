@@ -245,6 +245,22 @@ def test_every_registered_rule_conforms(name):
     elif name in ("guided_backprop", "deconvnet", "pass"):
         operation = Operation("relu", "activation", torch.relu)
         expected = torch.relu(x).detach()
+    elif name == "softmax":
+        operation = Operation("softmax", "softmax", torch.softmax)
+        y = rule(operation, x, 1)
+        torch.testing.assert_close(y, torch.softmax(x, 1).detach())
+        (grad,) = torch.autograd.grad(y, x, torch.ones_like(y))
+        assert grad.shape == x.shape and torch.isfinite(grad).all()
+        return
+    elif name == "constant":
+        y = rule(Operation("softmax", "softmax", torch.softmax), x, 1)
+        torch.testing.assert_close(y, torch.softmax(x, 1).detach())
+        assert not y.requires_grad  # no relevance passes
+        return
+    elif name == "layernorm":
+        layer = nn.LayerNorm(6).double()
+        operation = Operation("norm", "normalization", layer, layer)
+        expected = layer(x).detach()
     elif name == "uniform_split":
         gate = torch.rand(2, 3, 1, 1, dtype=torch.float64, requires_grad=True)
         y = rule(Operation("mul", "product", torch.mul), x, gate)

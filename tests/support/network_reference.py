@@ -185,6 +185,10 @@ COMPOSITE_RULES: dict[str, CompositeRules] = {
     ),
     "lrp0": CompositeRules(convolution=_epsilon(0.0), dense=_epsilon(0.0), norm_eps=0.0),
     "epsilon": CompositeRules(convolution=_epsilon(), dense=_epsilon()),
+    # The transformer composites on networks without attention, normalization or scalings:
+    # epsilon on every linear layer.
+    "attnlrp": CompositeRules(convolution=_epsilon(), dense=_epsilon()),
+    "cp_lrp": CompositeRules(convolution=_epsilon(), dense=_epsilon()),
     "excitation_backprop": CompositeRules(
         convolution=LinearRule("zplus", {"eps": EPS}, zero_bias=True),
         dense=LinearRule("zplus", {"eps": EPS}, zero_bias=True),

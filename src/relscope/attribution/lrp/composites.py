@@ -43,6 +43,7 @@ from relscope.attribution.lrp.rules import (
     ZPlus,
     get_rule,
 )
+from relscope.attribution.lrp.transformer_rules import Bilinear, Constant, LayerNorm, Scale, Softmax
 from relscope.errors import ConfigError
 from relscope.registry import Registry
 
@@ -57,6 +58,8 @@ __all__ = [
     "Last",
     "Name",
     "Predicate",
+    "attnlrp",
+    "cp_lrp",
     "get_composite",
     "list_composites",
     "register_composite",
@@ -169,9 +172,9 @@ DEFAULT_RULES: dict[str, Callable[[], Rule]] = {
     "scale": Norm,
     "product": UniformSplit,
     "reshape": Gradient,
-    "normalization": Norm,
-    "softmax": Gradient,
-    "matmul": Norm,
+    "normalization": LayerNorm,
+    "softmax": Softmax,
+    "matmul": Bilinear,
     "attention": Gradient,
     "other": Norm,
 }
@@ -384,6 +387,44 @@ def excitation_backprop(maxpool: MaxPool = "winner_takes_all") -> Composite:
 def gradient() -> Composite:
     """The plain gradient (no canonizers, gradient rules everywhere)."""
     return Composite([], canonizers=[], defaults=dict.fromkeys(DEFAULT_RULES, Gradient))
+
+
+def _transformer(
+    name: str, eps: float, gamma: float | None, softmax: Rule, maxpool: str
+) -> Composite:
+    if gamma is None:
+        linear: list = [("linear", Epsilon(eps))]
+    else:
+        # The published setting for vision transformers: gamma on the linear layers inside
+        # the network, epsilon on the classifier (the last linear layer).
+        linear = [(Last(), Epsilon(eps)), ("linear", Gamma(gamma, eps))]
+    defaults = {
+        "normalization": functools.partial(LayerNorm, eps),
+        "matmul": functools.partial(Bilinear, eps),
+        "scale": functools.partial(Scale, eps),
+        **_maxpool(maxpool),
+    }
+    return Composite([*linear, ("softmax", softmax)], defaults=defaults, name=name)
+
+
+@register_composite("attnlrp")
+def attnlrp(
+    eps: float = 1e-6, gamma: float | None = None, maxpool: MaxPool = "winner_takes_all"
+) -> Composite:
+    """AttnLRP (Achtibat et al., ICML 2024): epsilon on linear layers (gamma with
+    ``gamma=``, the classifier keeping epsilon), the softmax rule, matrix products by
+    epsilon and the uniform split, LayerNorm with its normalizer held constant."""
+    return _transformer("attnlrp", eps, gamma, Softmax(), maxpool)
+
+
+@register_composite("cp_lrp")
+def cp_lrp(
+    eps: float = 1e-6, gamma: float | None = None, maxpool: MaxPool = "winner_takes_all"
+) -> Composite:
+    """CP-LRP (Ali et al., ICML 2022): AttnLRP's rules, but the attention weights are
+    constants, so no relevance flows through queries and keys; conservative on bias-free
+    transformers."""
+    return _transformer("cp_lrp", eps, gamma, Constant(), maxpool)
 
 
 def segments(

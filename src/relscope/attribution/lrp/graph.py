@@ -20,9 +20,11 @@ import torch
 import torch.fx
 from torch import nn
 
+from relscope.attribution.lrp.attention import multi_head_attention, scaled_dot_product_attention
 from relscope.attribution.lrp.layers import (
     LinearOp,
     Operation,
+    foreign_kind,
     function_kind,
     functional_linear_kind,
     functional_linear_op,
@@ -76,6 +78,15 @@ class TracedModel:
     fused: dict[str, LinearOp] = field(default_factory=dict)
     #: Every linear layer (module or functional call) as rules see it, by layer name.
     linears: dict[str, LinearOp] = field(default_factory=dict)
+    #: Tensors the graph reads that are not attributes of the model (the slices of a
+    #: multi-head attention's in-projection), by ``get_attr`` target.
+    constants: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def resolve(self, target: str) -> Any:
+        """The value a ``get_attr`` node of the graph reads."""
+        if target in self.constants:
+            return self.constants[target]
+        return _resolve(self.model, target)
 
     def layer(self, name: str) -> Layer:
         """The layer called ``name``."""
@@ -93,7 +104,7 @@ class TracedModel:
         graph.output(out)
         return TracedModel(
             self.model, graph, list(self.layers), dict(self.merged), dict(self.fused),
-            dict(self.linears),
+            dict(self.linears), dict(self.constants),
         )  # fmt: skip
 
 
@@ -124,39 +135,80 @@ def _parameter_node(node: torch.fx.Node) -> torch.fx.Node | None:
     return weight if isinstance(weight, torch.fx.Node) and weight.op == "get_attr" else None
 
 
-def _functional_linear(node: torch.fx.Node, model: nn.Module) -> tuple[str, LinearOp]:
+def _functional_linear(node: torch.fx.Node, resolve: Callable[[str], Any]) -> tuple[str, LinearOp]:
     weight_node = _parameter_node(node)
     bias = node.args[2] if len(node.args) > 2 else node.kwargs.get("bias")
     if isinstance(bias, torch.fx.Node):
-        bias = _resolve(model, bias.target) if bias.op == "get_attr" else None
+        if bias.op != "get_attr":
+            raise TraceError(f"{node.name}: the bias of a linear layer is computed, not stored")
+        bias = resolve(bias.target)
     name = weight_node.target.removesuffix(".weight")
-    weight = _resolve(model, weight_node.target)
+    weight = resolve(weight_node.target)
     return name, functional_linear_op(node.target, node.args, node.kwargs, weight, bias)
+
+
+class _Tracer(torch.fx.Tracer):
+    """``torch.fx``'s tracer, with attention written out as its operations
+    (:mod:`.attention`): ``nn.MultiheadAttention`` calls and
+    ``F.scaled_dot_product_attention`` are recorded as in-projection, scores, softmax,
+    product with the values and out-projection, each of which gets its own rule."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.constants: dict[str, torch.Tensor] = {}
+
+    def call_module(self, m: nn.Module, forward: Callable, args: tuple, kwargs: dict) -> Any:
+        if isinstance(m, nn.MultiheadAttention):
+            path = self.path_of_module(m)
+
+            def parameter(name: str, tensor: torch.Tensor) -> Any:
+                target = f"{path}.{name}"
+                self.constants[target] = tensor.detach()
+                return self.create_proxy("get_attr", target, (), {})
+
+            return multi_head_attention(m, *args, parameter=parameter, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return super().is_leaf_module(m, module_qualified_name) or foreign_kind(m) is not None
+
+    def create_proxy(self, kind, target, args, kwargs, *rest: Any, **options: Any):
+        if kind == "call_function" and target is torch.nn.functional.scaled_dot_product_attention:
+            return scaled_dot_product_attention(*args, **kwargs)
+        return super().create_proxy(kind, target, args, kwargs, *rest, **options)
 
 
 def trace(model: nn.Module) -> TracedModel:
     """Trace ``model`` with ``torch.fx`` and list its operations in execution order."""
+    tracer = _Tracer()
     try:
-        graph = torch.fx.Tracer().trace(model)
+        graph = tracer.trace(model)
     except Exception as error:  # fx raises many types for untraceable code
         message = " ".join(str(error).split())[:300]
         raise TraceError(f"{type(model).__name__} cannot be traced: {message}") from None
+    constants = tracer.constants
+
+    def resolve(target: str) -> Any:
+        return constants[target] if target in constants else _resolve(model, target)
+
     modules = dict(model.named_modules())
     layers: list[Layer] = []
     linears: dict[str, LinearOp] = {}
     calls: dict[str, int] = {}
+    sizes: set[str] = set()  # nodes computing shapes, sizes and checks of them, not data
     for node in graph.nodes:
         if node.op not in ("call_module", "call_function", "call_method"):
             continue
         kind, type_name = _node_kind(node, modules)
-        if kind == "meta":
+        if kind == "meta" or _is_size(node, sizes) or _of_sizes(node, sizes):
+            sizes.add(node.name)
             continue
         linear = None
         if node.op == "call_module":
             name = node.target
             linear = linear_op(modules[node.target])
         elif kind in ("dense", "convolution"):
-            name, linear = _functional_linear(node, model)
+            name, linear = _functional_linear(node, resolve)
         else:
             name = node.name
         calls[name] = calls.get(name, 0) + 1
@@ -166,7 +218,7 @@ def trace(model: nn.Module) -> TracedModel:
         layers.append(Layer(len(layers), name, kind, type_name, node.name, module))
         if linear is not None:
             linears[name] = linear
-    return TracedModel(model, graph, layers, linears=linears)
+    return TracedModel(model, graph, layers, linears=linears, constants=dict(constants))
 
 
 _NONNEGATIVE_MODULES = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Softplus, nn.Hardsigmoid)
@@ -318,6 +370,14 @@ def _is_size(node: torch.fx.Node, sizes: set[str]) -> bool:
     return False
 
 
+def _of_sizes(node: torch.fx.Node, sizes: set[str]) -> bool:
+    """Arithmetic, comparisons and assertions on sizes only (``h // p``, ``_assert(n == 3)``)."""
+    if node.op == "call_module":
+        return False
+    inputs = node.all_input_nodes
+    return bool(inputs) and all(a.name in sizes for a in inputs)
+
+
 def _negative_constant(node: torch.fx.Node, kind: str) -> bool:
     """A constant operand that can make the output negative (``x * -1``, ``x + -3``, a pad
     with a negative fill value); reshape sizes such as ``view(-1, 4)`` do not count."""
@@ -436,7 +496,9 @@ class Recording:
             return value
         view = value.view_as(value)
 
-        def store(grad: torch.Tensor, name: str = name) -> None:
+        def store(grad: torch.Tensor | None, name: str = name) -> None:
+            if grad is None:
+                return
             flat = grad.detach().reshape(len(grad), -1)
             total = torch.stack([torch.linalg.vector_norm(flat, 1, dim=1), flat.sum(1)])
             before = self.handed.get(name)
@@ -466,8 +528,11 @@ class Recording:
         return out.masked_fill(mask, 0)
 
     def attach(self, name: str, tensor: torch.Tensor) -> None:
-        def store(grad: torch.Tensor, name: str = name) -> None:
-            self.relevance[name] = grad.detach()
+        def store(grad: torch.Tensor | None, name: str = name) -> None:
+            # None: a sibling output of a split got relevance and this one none (CP-LRP's
+            # queries and keys).
+            if grad is not None:
+                self.relevance[name] = grad.detach()
 
         tensor.register_hook(store)
 
@@ -563,7 +628,7 @@ def rewrite(
     attributes: dict[str, Any] = {}
     for node in list(graph.nodes):
         if node.op == "get_attr":
-            value = _resolve(traced.model, node.target)
+            value = traced.resolve(node.target)
             # Parameters enter the rewritten graph as constants: no parameter gradients.
             attributes[node.target] = value.detach() if isinstance(value, torch.Tensor) else value
             continue

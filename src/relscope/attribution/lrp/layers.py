@@ -16,11 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from relscope.attribution.lrp.attention import attention_mask, attention_scores, attention_softmax
+
 __all__ = [
     "KINDS",
     "KIND_GROUPS",
     "LinearOp",
     "Operation",
+    "foreign_kind",
     "function_kind",
     "linear_op",
     "method_kind",
@@ -33,10 +36,11 @@ KINDS = (
     "sum", "product", "scale", "reshape", "softmax", "matmul", "attention", "other", "meta",
 )  # fmt: skip
 
-#: Type groups composites can select by, mapped to the kinds they contain.
-#: Kinds whose default rule is a stand-in until dedicated (transformer) rules exist.
-PROVISIONAL_KINDS = frozenset({"normalization", "softmax", "matmul", "attention", "other"})
+#: Kinds whose default rule is a stand-in: operations no rule knows (the proportional
+#: split), and attention that could not be written out (its plain gradient).
+PROVISIONAL_KINDS = frozenset({"attention", "other"})
 
+#: Type groups composites can select by, mapped to the kinds they contain.
 KIND_GROUPS: dict[str, frozenset[str]] = {
     "linear": frozenset({"dense", "convolution"}),
     "dense": frozenset({"dense"}),
@@ -50,6 +54,9 @@ KIND_GROUPS: dict[str, frozenset[str]] = {
     "sum": frozenset({"sum"}),
     "product": frozenset({"product"}),
     "attention": frozenset({"attention", "softmax", "matmul"}),
+    "softmax": frozenset({"softmax"}),
+    "matmul": frozenset({"matmul"}),
+    "scale": frozenset({"scale"}),
     "reshape": frozenset({"reshape"}),
     "any": frozenset(KINDS) - {"meta"},
 }
@@ -153,6 +160,9 @@ _FUNCTION_KINDS: dict[Callable, str] = {
     torch.matmul: "matmul", operator.matmul: "matmul", torch.bmm: "matmul",
     F.layer_norm: "normalization", F.group_norm: "normalization",
     F.batch_norm: "batchnorm", F.scaled_dot_product_attention: "attention",
+    F.rms_norm: "normalization", torch.einsum: "matmul",
+    torch.masked_fill: "reshape", torch.repeat_interleave: "reshape",
+    attention_scores: "matmul", attention_softmax: "softmax", attention_mask: "meta",
     getattr: "meta", torch.numel: "meta",
 }  # fmt: skip
 
@@ -160,7 +170,8 @@ _METHOD_KINDS: dict[str, str] = {
     **dict.fromkeys(
         ["view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze",
          "unsqueeze", "expand", "expand_as", "split", "chunk", "unflatten", "narrow",
-         "view_as", "reshape_as", "repeat", "clone", "__getitem__", "unbind"], "reshape"),
+         "view_as", "reshape_as", "repeat", "clone", "__getitem__", "unbind", "masked_fill",
+         "repeat_interleave"], "reshape"),
     **dict.fromkeys(["relu", "relu_", "sigmoid", "tanh", "clamp", "clamp_min"], "activation"),
     **dict.fromkeys(["add", "add_", "sub", "sub_", "sum"], "sum"),
     **dict.fromkeys(["mul", "mul_"], "product"),
@@ -171,12 +182,37 @@ _METHOD_KINDS: dict[str, str] = {
 }  # fmt: skip
 
 
+#: Class-name endings of other libraries' activation modules (Hugging Face's
+#: ``NewGELUActivation``, ``QuickGELUActivation``, ``SiLUActivation``, timm's ``GELUTanh``, ...).
+_ACTIVATION_NAMES = ("activation", "gelu", "gelutanh", "silu", "swish", "mish", "quickgelu")
+#: Class-name endings of other libraries' normalization modules (``LlamaRMSNorm``, ...).
+_NORMALIZATION_NAMES = ("rmsnorm", "layernorm")
+
+
 def module_kind(module: nn.Module) -> str:
     """The kind of a leaf module (``other`` when unknown)."""
     for types, kind in _MODULE_KINDS:
         if isinstance(module, types):
             return kind
-    return "other"
+    return foreign_kind(module) or "other"
+
+
+def foreign_kind(module: nn.Module) -> str | None:
+    """``activation`` / ``normalization`` for other libraries' modules of those kinds, known
+    by their class name (then they are one operation each, never traced into)."""
+    for types, _ in _MODULE_KINDS:
+        if isinstance(module, types):
+            return None
+    if module._modules:
+        return None
+    name = type(module).__name__.lower()
+    # Activation modules of other libraries compute several tensor operations (tanh-GELU:
+    # five) that together are one element-wise activation, with one identity rule.
+    if name.endswith(_ACTIVATION_NAMES) and not any(True for _ in module.parameters()):
+        return "activation"
+    if name.endswith(_NORMALIZATION_NAMES):
+        return "normalization"
+    return None
 
 
 def function_kind(function: Callable) -> str:
