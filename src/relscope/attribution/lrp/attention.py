@@ -22,6 +22,7 @@ import torch
 import torch.fx
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import handle_torch_function, has_torch_function
 
 from relscope.errors import ConfigError
 
@@ -39,6 +40,8 @@ def attention_scores(
 ) -> torch.Tensor:
     """``query @ key^T * scale`` over the last two axes (bilinear in query and key); the
     default scale is ``1 / sqrt(head dimension)``."""
+    if has_torch_function((query, key)):  # one operation for the rules of an active mode
+        return handle_torch_function(attention_scores, (query, key), query, key, scale)
     if scale is None:
         scale = query.shape[-1] ** -0.5
     return torch.matmul(query, key.transpose(-2, -1)) * scale
@@ -50,6 +53,8 @@ def attention_softmax(
     """``softmax(scores + mask)`` over the last axis; ``mask`` additive (float) or a bool
     mask of the entries that take part (``F.scaled_dot_product_attention``'s convention);
     ``causal`` masks the entries above the diagonal. Fully masked rows give zeros."""
+    if has_torch_function((scores,)):
+        return handle_torch_function(attention_softmax, (scores,), scores, mask, causal)
     if causal:
         rows, columns = scores.shape[-2], scores.shape[-1]
         allowed = torch.ones(rows, columns, dtype=torch.bool, device=scores.device).tril()

@@ -124,13 +124,24 @@ class LRP:
         with self._building:  # threads that call a fresh LRP object at once build it once
             if not self._ready:
                 self._build_locked()
-                self._rule_of = {layer.name: rule for layer, rule in self._assigned}
-                # Gradient methods have no bounded rule on a linear layer: nothing to check.
-                self._bounded = any(
-                    layer.kind in ("dense", "convolution") and rule.growth_bound() is not None
-                    for layer, rule in self._assigned
-                )
+                self._index_rules()
                 self._ready = True
+
+    def _index_rules(self) -> None:
+        self._rule_of = {layer.name: rule for layer, rule in self._assigned}
+        # Gradient methods have no bounded rule on a linear layer: nothing to check.
+        self._bounded = any(
+            layer.kind in ("dense", "convolution") and rule.growth_bound() is not None
+            for layer, rule in self._assigned
+        )
+
+    def _discover(self, x: torch.Tensor) -> None:
+        """Untraced models list their operations on their first call (see ``fallback``)."""
+        module = self._module
+        if module is None or getattr(module, "discovered", True):
+            return
+        module.discover(x)
+        self._index_rules()
 
     def _build_locked(self) -> None:
         self._assigned: list[tuple[Layer, Any]] = []
@@ -139,7 +150,9 @@ class LRP:
                 traced = trace(self.model)
             except TraceError as error:
                 warnings.warn(
-                    f"{error}; falling back to module-level rules", RelscopeWarning, stacklevel=3
+                    f"{error}; falling back to rules applied while the model runs",
+                    RelscopeWarning,
+                    stacklevel=3,
                 )
             else:
                 self._build_graph(traced)
@@ -238,6 +251,7 @@ class LRP:
             batch, count = target.shape
             x = x.repeat_interleave(count, dim=0)
             target = target.reshape(-1)
+        self._discover(x)
         ablate = dict(ablate or {})
         for what, names in (("record", record), ("keep", keep), ("ablate", ablate)):
             self._check_names(what, names)

@@ -163,7 +163,9 @@ _FUNCTION_KINDS: dict[Callable, str] = {
     F.rms_norm: "normalization", torch.einsum: "matmul",
     torch.masked_fill: "reshape", torch.repeat_interleave: "reshape",
     attention_scores: "matmul", attention_softmax: "softmax", attention_mask: "meta",
-    getattr: "meta", torch.numel: "meta",
+    getattr: "meta", torch.numel: "meta", torch.argmax: "meta", torch.argmin: "meta",
+    torch.zeros_like: "meta", torch.ones_like: "meta", torch.empty_like: "meta",
+    torch.full_like: "meta", torch.isfinite: "meta", torch.isnan: "meta", torch.sign: "meta",
 }  # fmt: skip
 
 _METHOD_KINDS: dict[str, str] = {
@@ -178,7 +180,12 @@ _METHOD_KINDS: dict[str, str] = {
     **dict.fromkeys(["div", "div_", "neg"], "scale"),
     "mean": "avgpool", "softmax": "softmax", "matmul": "matmul", "bmm": "matmul",
     **dict.fromkeys(["size", "dim", "numel", "type", "to", "float", "double", "half", "detach",
-                     "new_zeros", "new_ones", "new_empty", "new_full", "requires_grad_"], "meta"),
+                     "new_zeros", "new_ones", "new_empty", "new_full", "requires_grad_",
+                     # Comparisons, indices and tests give no data relevance could reach.
+                     "gt", "lt", "ge", "le", "eq", "ne", "__gt__", "__lt__", "__ge__",
+                     "__le__", "__eq__", "__ne__", "argmax", "argmin", "argsort", "any", "all",
+                     "isnan", "isinf", "isfinite", "item", "tolist", "nonzero", "sign",
+                     "zeros_like", "ones_like", "empty_like", "full_like"], "meta"),
 }  # fmt: skip
 
 
@@ -212,7 +219,20 @@ def foreign_kind(module: nn.Module) -> str | None:
         return "activation"
     if name.endswith(_NORMALIZATION_NAMES):
         return "normalization"
+    if _transposed_dense(module):
+        return "dense"
     return None
+
+
+def _transposed_dense(module: nn.Module) -> bool:
+    """Hugging Face's ``Conv1D`` (GPT-2): a dense layer storing its weight as (in, out)."""
+    weight = getattr(module, "weight", None)
+    return (
+        type(module).__name__ == "Conv1D"
+        and isinstance(weight, torch.Tensor)
+        and weight.ndim == 2
+        and getattr(module, "nf", None) == weight.shape[1]
+    )
 
 
 def function_kind(function: Callable) -> str:
@@ -321,6 +341,8 @@ def linear_op(module: nn.Module) -> LinearOp | None:
     bias = None if getattr(module, "bias", None) is None else module.bias.detach()
     if isinstance(module, nn.Linear):
         return LinearOp(module.weight.detach(), bias, F.linear)
+    if _transposed_dense(module):
+        return LinearOp(module.weight.detach().t(), bias, F.linear)
     if isinstance(module, nn.modules.conv._ConvNd) and not module.transposed:
         # _conv_forward applies the module's padding mode (zeros, reflect, circular, ...).
         return LinearOp(module.weight.detach(), bias, module._conv_forward)

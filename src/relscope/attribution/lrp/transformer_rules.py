@@ -304,7 +304,11 @@ class LayerNorm(Rule):
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether the written-out normalization computes the module's output. Loose: modules
+    may compute in lower precision (Llama's RMSNorm in float32 inside a float64 model); what
+    this catches is another formula (an offset weight, another axis), off by far more."""
+    if b.numel() == 0:
+        return True
     b = b.to(a.dtype)
-    scale = float(b.abs().max()) if b.numel() else 0.0
-    tolerance = 1e3 * torch.finfo(a.dtype).eps * max(scale, 1.0)
-    return b.numel() == 0 or float((a - b).abs().max()) <= tolerance or math.isnan(scale)
+    scale = float(b.abs().max())
+    return math.isnan(scale) or float((a - b).abs().max()) <= 1e-2 * max(scale, 1.0)
