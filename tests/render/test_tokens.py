@@ -4,6 +4,7 @@ atomic files and every error message."""
 
 import html
 import io
+import itertools
 import re
 from html.parser import HTMLParser
 
@@ -149,10 +150,9 @@ def test_text_colour_is_the_higher_contrast_of_black_and_white():
         assert ink in (list(black), list(white))
         other = white if ink == list(black) else black
         assert contrast(background, ink) >= contrast(background, other)
-    named = text_colors([[255, 255, 255], [0, 0, 0], [0, 0, 255], [255, 255, 0], [40, 40, 40]])
-    assert named.tolist() == [[0, 0, 0], [255, 255, 255], [255, 255, 255], [0, 0, 0]] + [
-        [255, 255, 255]
-    ]
+    # Backgrounds: white, black, blue, yellow, dark gray.
+    named = text_colors([white, black, (0, 0, 255), (255, 255, 0), (40, 40, 40)]).tolist()
+    assert named == [list(black), list(white), list(white), list(black), list(white)]
 
 
 # ----------------------------------------------------------------------------- HTML
@@ -264,7 +264,7 @@ def test_boxes_follow_in_reading_order_without_overlap():
     _, boxes = layout_tokens(TOKENS * 4, width=200)
     order = [(box.top, box.left) for box in boxes]
     assert order == sorted(order)
-    for first, second in zip(boxes, boxes[1:], strict=False):
+    for first, second in itertools.pairwise(boxes):
         if first.top == second.top:
             assert first.right <= second.left
 
