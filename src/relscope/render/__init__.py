@@ -1,10 +1,12 @@
-"""Rendering without PyTorch: colour maps, relevance maps, visualization styles, grids and
-palette PNGs (NumPy and Pillow only; torch tensors are accepted without importing torch).
+"""Rendering without PyTorch: colour maps, relevance maps, visualization styles, grids,
+palette PNGs and token heatmaps (NumPy and Pillow only; torch tensors are accepted without
+importing torch).
 
 - :mod:`~relscope.render.colormaps`: colour maps by name or specification.
 - :mod:`~relscope.render.maps`: relevance and images as arrays, normalization.
 - :mod:`~relscope.render.styles`: the visualization styles (one registration line each).
 - :mod:`~relscope.render.png`: PNG files and palette heatmaps (recolourable).
+- :mod:`~relscope.render.tokens`: text coloured by relevance per token (HTML and PNG).
 
 >>> import numpy as np
 >>> heatmap(np.array([[[-1.0, 1.0]]]), cmap="bwr")[0, 0].tolist()
@@ -44,16 +46,30 @@ from relscope.render.styles import (
     register_style,
     scaled_input,
 )
+from relscope.render.tokens import (
+    TOKEN_SCHEMES,
+    TokenBox,
+    clean_tokens,
+    layout_tokens,
+    save_token_heatmap,
+    text_colors,
+    token_colors,
+    token_heatmap_html,
+    token_heatmap_png,
+)
 
 __all__ = [
     "COLORMAPS",
     "NORMALIZATIONS",
     "SCOPES",
     "STYLES",
+    "TOKEN_SCHEMES",
     "ColorMap",
     "ColorMapSpecError",
     "Style",
+    "TokenBox",
     "blend",
+    "clean_tokens",
     "get_colormap",
     "get_style",
     "graymap",
@@ -61,6 +77,7 @@ __all__ = [
     "heatmap",
     "heatmap_png",
     "image_png",
+    "layout_tokens",
     "list_colormaps",
     "list_styles",
     "load_heatmap",
@@ -74,7 +91,12 @@ __all__ = [
     "register_style",
     "save_heatmap",
     "save_image",
+    "save_token_heatmap",
     "scaled_input",
+    "text_colors",
     "to_map",
+    "token_colors",
+    "token_heatmap_html",
+    "token_heatmap_png",
     "unit_image",
 ]

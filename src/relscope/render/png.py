@@ -39,10 +39,12 @@ _PALETTE_COLOUR_TYPE = 3
 
 
 # ----------------------------------------------------------------------------- files
-def _write_atomically(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
+def _write_atomically(
+    path: PathLike, write: Callable[[BinaryIO], None], suffixes: tuple[str, ...] = (".png",)
+) -> Path:
     target = Path(path)
-    if target.suffix.lower() != ".png":
-        raise ConfigError(f"{target}: expected a file name ending in .png")
+    if target.suffix.lower() not in suffixes:
+        raise ConfigError(f"{target}: expected a file name ending in {' or '.join(suffixes)}")
     if not target.parent.is_dir():
         raise PathError(f"{target}: directory {target.parent} does not exist")
     try:
