@@ -402,6 +402,7 @@ def _transformer(
         "normalization": functools.partial(LayerNorm, eps),
         "matmul": functools.partial(Bilinear, eps),
         "scale": functools.partial(Scale, eps),
+        "sum": functools.partial(Norm, eps),
         **_maxpool(maxpool),
     }
     return Composite([*linear, ("softmax", softmax)], defaults=defaults, name=name)
