@@ -57,6 +57,8 @@ def setup(args: argparse.Namespace):
     torch.set_num_threads(args.threads)
     torchvision = import_torchvision()
     torch.manual_seed(0)
+    if args.model in LANGUAGE_MODELS:
+        return language_setup(args)
     model = getattr(torchvision.models, args.model)(weights=None).eval().to(args.device)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -66,13 +68,55 @@ def setup(args: argparse.Namespace):
     return model, x, target
 
 
+#: Language models: GPT-2-small-sized (124 M parameters, random weights), explained at its
+#: input embeddings for the next token after ``--sequence`` tokens.
+LANGUAGE_MODELS = ("gpt2_small",)
+
+
+class _NextToken:
+    """The language model as a function of its input embeddings: next-token logits."""
+
+    def __new__(cls, model):
+        import torch
+
+        class NextToken(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, embeddings):
+                return self.model(inputs_embeds=embeddings).logits[:, -1]
+
+        return NextToken()
+
+
+def language_setup(args: argparse.Namespace):
+    import torch
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    config = transformers.GPT2Config(attn_implementation="sdpa")  # GPT-2 small's sizes
+    model = transformers.GPT2LMHeadModel(config).eval().to(args.device)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    ids = torch.randint(0, config.vocab_size, (args.batch, args.sequence), device=args.device)
+    with torch.no_grad():
+        x = model.get_input_embeddings()(ids)
+    wrapped = _NextToken(model)
+    with torch.no_grad():
+        target = wrapped(x).argmax(1)
+    return wrapped, x, target
+
+
 def method_runner(args, method: str, model, x, target):
     """``(run, context)``: a function computing ``method`` once, and its LRP context."""
     import torch
 
     from relscope.attribution import LRP
 
-    onehot = torch.nn.functional.one_hot(target, 1000).to(x.dtype)
+    with torch.no_grad():
+        classes = model(x[:1]).shape[1]
+    onehot = torch.nn.functional.one_hot(target, classes).to(x.dtype)
     if method == "forward":
 
         def run():
@@ -95,7 +139,9 @@ def method_runner(args, method: str, model, x, target):
 
         low, high = imagenet_bounds()
         params = {"low": low.to(args.device), "high": high.to(args.device)}
-    context = LRP(model, name, compile=mode == "compiled", **params)
+    # Hugging Face models are not traceable: their rules are applied while they run.
+    trace = args.model not in LANGUAGE_MODELS
+    context = LRP(model, name, compile=mode == "compiled", trace=trace, **params)
     context.__enter__()
 
     def run():
@@ -177,7 +223,8 @@ def _spawn(args: argparse.Namespace, mode: str, model: str, batch: int, extra: l
     command = [
         sys.executable, str(Path(__file__).resolve()), mode, "--model", model,
         "--batch", str(batch), "--repeats", str(args.repeats), "--warmup", str(args.warmup),
-        "--threads", str(args.threads), "--device", args.device, *extra,
+        "--threads", str(args.threads), "--device", args.device,
+        "--sequence", str(args.sequence), *extra,
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     if mode == "--worker":
@@ -270,6 +317,7 @@ def main() -> None:
     parser.add_argument("--model", default="vgg16")
     parser.add_argument("--method", default="gradient")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--sequence", type=int, default=128, help="tokens (language models)")
     parser.add_argument("--models", default="vgg16,resnet50")
     parser.add_argument("--batches", default="8,1")
     parser.add_argument("--methods", default=",".join(METHODS))

@@ -65,6 +65,8 @@ def attention_softmax(
         else:
             scores = scores + mask.to(scores.dtype)
     weights = torch.softmax(scores, dim=-1)
+    if mask is None and not causal:
+        return weights
     # A row masked everywhere is NaN in softmax; the fused kernels give 0 there too.
     return torch.nan_to_num(weights, nan=0.0)
 

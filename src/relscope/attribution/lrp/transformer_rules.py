@@ -53,6 +53,8 @@ class _SoftmaxRelevance(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, s: torch.Tensor, dim: int) -> torch.Tensor:
         ctx.dim = dim
+        # Masked (infinite) scores need one more pass in backward; finite ones do not.
+        ctx.masked = bool(torch.isinf(x).any())
         ctx.save_for_backward(x.detach(), s)
         return s.view_as(s)
 
@@ -62,8 +64,9 @@ class _SoftmaxRelevance(torch.autograd.Function):
         grad = grad.to(s.dtype)
         total = grad.sum(ctx.dim, keepdim=True)
         out = (grad - s * total).mul_(x)
-        # -inf entries (masked scores): s = 0 there and 0 * inf would be NaN.
-        out = torch.where(torch.isfinite(x), out, torch.zeros((), dtype=out.dtype))
+        if ctx.masked:
+            # -inf entries (masked scores): s = 0 there and 0 * inf would be NaN.
+            out = torch.nan_to_num_(out, nan=0.0, posinf=0.0, neginf=0.0)
         return out.to(x.dtype), None, None
 
 
@@ -173,7 +176,7 @@ def _layer_norm(shape: Any, weight: Any, bias: Any, eps: float) -> Callable:
 
     def forward(t: torch.Tensor) -> torch.Tensor:
         variance = t.detach().var(dims, unbiased=False, keepdim=True)
-        out = (t - t.mean(dims, keepdim=True)) * torch.rsqrt(variance + eps)
+        out = (t - t.mean(dims, keepdim=True)) * torch.rsqrt(variance.add_(eps))
         if weight is not None:
             out = out * weight.detach()
         if bias is not None:
@@ -289,7 +292,10 @@ class LayerNorm(Rule):
         with torch.no_grad():
             value = op(x, *args, **kwargs)
         part = constant(tie(x))
-        if part.shape != value.shape or not _close(part.detach(), value):
+        # torch's own normalizations compute the formula; other libraries' modules known by
+        # their class name are checked against their output once per call.
+        foreign = op.module is not None and type(op.module).__module__.split(".")[0] != "torch"
+        if part.shape != value.shape or (foreign and not _close(part.detach(), value)):
             if not self._warned:
                 self._warned = True
                 warnings.warn(
