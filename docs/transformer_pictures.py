@@ -17,12 +17,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.language_models import transformers  # noqa: E402
-
 from relscope.attribution.text import TokenExplainer  # noqa: E402
 from relscope.render import save_token_heatmap  # noqa: E402
+from support.language_models import transformers  # noqa: E402
 
-FILLER = "the a movie film plot actor was is it very quite and but story scene".split()
+FILLER = [
+    *("the", "a", "movie", "film", "plot", "actor", "was", "is", "it"),
+    *("very", "quite", "and", "but", "story", "scene"),
+]
 WORDS = ["[PAD]", "[CLS]", "good", "bad", "[src]", *FILLER]
 INDEX = {word: i for i, word in enumerate(WORDS)}
 
@@ -68,8 +70,8 @@ def main() -> None:
     model = train()
     out = ROOT / "docs" / "images"
     examples = [
-        "[CLS] the plot was very good and the actor quite".split() + ["[src]"],
-        "[CLS] it is a bad film but the story".split() + ["[src]"],
+        [*["[CLS]", "the", "plot", "was", "very", "good", "and", "the", "actor", "quite"], "[src]"],
+        [*["[CLS]", "it", "is", "a", "bad", "film", "but", "the", "story"], "[src]"],
     ]
     with TokenExplainer(model, "attnlrp") as explain:
         for number, words in enumerate(examples, 1):
