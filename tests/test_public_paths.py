@@ -21,6 +21,8 @@ DOCUMENTED = [
     ("relscope.data.analysis_db", ["AnalysisDatabase", "AnalysisWriter"]),
     ("relscope.app.links", ["view_fragment"]),
     ("relscope.render", ["heatmap", "save_heatmap", "recolor", "list_styles", "grid"]),
+    ("relscope.render", ["clean_tokens", "save_token_heatmap", "token_heatmap_html"]),
+    ("relscope.attribution.text", ["TokenExplainer", "TokenAttribution"]),
 ]
 
 
