@@ -403,6 +403,7 @@ def _transformer(
         "matmul": functools.partial(Bilinear, eps),
         "scale": functools.partial(Scale, eps),
         "sum": functools.partial(Norm, eps),
+        "avgpool": functools.partial(Norm, eps),
         **_maxpool(maxpool),
     }
     return Composite([*linear, ("softmax", softmax)], defaults=defaults, name=name)
