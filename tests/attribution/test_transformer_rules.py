@@ -417,3 +417,16 @@ def test_cp_lrp_conserves_on_a_bias_free_transformer():
         _, with_softmax = lrp(x)
     assert torch.isfinite(with_softmax).all()
     assert not torch.allclose(with_softmax.sum((1, 2)), logit, rtol=1e-4)
+
+
+def test_a_log_softmax_keeps_its_gradient():
+    x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    for operation in (
+        Operation("l", "softmax", F.log_softmax),
+        Operation("l", "softmax", nn.LogSoftmax(1), nn.LogSoftmax(1)),
+    ):
+        y = Softmax()(operation, x, 1) if operation.module is None else Softmax()(operation, x)
+        r = torch.randn_like(y)
+        (got,) = torch.autograd.grad(y, x, r)
+        (expected,) = torch.autograd.grad(F.log_softmax(x, 1), x, r)
+        torch.testing.assert_close(got, expected)

@@ -90,6 +90,11 @@ class Softmax(Rule):
     at_zero = "zero"
 
     def apply(self, op: Operation, x: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(op.module, nn.LogSoftmax) or op.function in (
+            F.log_softmax,
+            torch.log_softmax,
+        ):
+            return op(x, *args, **kwargs)  # a log-softmax keeps its gradient, as before
         dim = softmax_dim(op, args, kwargs)
         with torch.no_grad():
             s = op(x, *args, **kwargs)
