@@ -27,6 +27,7 @@ from torch.overrides import handle_torch_function, has_torch_function
 from relscope.errors import ConfigError
 
 __all__ = [
+    "attention_logits",
     "attention_mask",
     "attention_scores",
     "attention_softmax",
@@ -47,14 +48,11 @@ def attention_scores(
     return torch.matmul(query, key.transpose(-2, -1)) * scale
 
 
-def attention_softmax(
+def attention_logits(
     scores: torch.Tensor, mask: torch.Tensor | None = None, causal: bool = False
 ) -> torch.Tensor:
-    """``softmax(scores + mask)`` over the last axis; ``mask`` additive (float) or a bool
-    mask of the entries that take part (``F.scaled_dot_product_attention``'s convention);
-    ``causal`` masks the entries above the diagonal. Fully masked rows give zeros."""
-    if has_torch_function((scores,)):
-        return handle_torch_function(attention_softmax, (scores,), scores, mask, causal)
+    """The input :func:`attention_softmax` normalizes: ``scores`` with the masks applied
+    (entries that take no part are ``-inf``, an additive mask is added)."""
     if causal:
         rows, columns = scores.shape[-2], scores.shape[-1]
         allowed = torch.ones(rows, columns, dtype=torch.bool, device=scores.device).tril()
@@ -64,15 +62,28 @@ def attention_softmax(
             scores = scores.masked_fill(~mask, float("-inf"))
         else:
             scores = scores + mask.to(scores.dtype)
-    weights = torch.softmax(scores, dim=-1)
+    return scores
+
+
+def attention_softmax(
+    scores: torch.Tensor, mask: torch.Tensor | None = None, causal: bool = False
+) -> torch.Tensor:
+    """``softmax(scores + mask)`` over the last axis; ``mask`` additive (float) or a bool
+    mask of the entries that take part (``F.scaled_dot_product_attention``'s convention);
+    ``causal`` masks the entries above the diagonal. Fully masked rows give zeros."""
+    if has_torch_function((scores,)):
+        return handle_torch_function(attention_softmax, (scores,), scores, mask, causal)
+    weights = torch.softmax(attention_logits(scores, mask, causal), dim=-1)
     if mask is None and not causal:
         return weights
     # A row masked everywhere is NaN in softmax; the fused kernels give 0 there too.
     return torch.nan_to_num(weights, nan=0.0)
 
 
-#: The softmax rule reads the axis from here (masks are extra arguments, not the axis).
+#: The softmax rule reads the axis from here (masks are extra arguments, not the axis),
+#: and which entries the masks remove (those receive no relevance).
 attention_softmax.relscope_softmax_dim = -1  # type: ignore[attr-defined]
+attention_softmax.relscope_softmax_logits = attention_logits  # type: ignore[attr-defined]
 
 
 def attention_mask(

@@ -48,14 +48,17 @@ def _requires_grad(value: Any) -> bool:
 
 # ------------------------------------------------------------------------------- softmax
 class _SoftmaxRelevance(torch.autograd.Function):
-    """Value ``s``; backward ``x * (R - s * sum(R))`` along ``dim`` (0 where x is not finite)."""
+    """Value ``s``; backward ``x * (R - s * sum(R))`` along ``dim`` to ``source``, with ``x``
+    the values ``inputs`` (0 where they are not finite)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, s: torch.Tensor, dim: int) -> torch.Tensor:
+    def forward(
+        ctx, source: torch.Tensor, inputs: torch.Tensor, s: torch.Tensor, dim: int
+    ) -> torch.Tensor:
         ctx.dim = dim
         # Masked (infinite) scores need one more pass in backward; finite ones do not.
-        ctx.masked = bool(torch.isinf(x).any())
-        ctx.save_for_backward(x.detach(), s)
+        ctx.masked = bool(torch.isinf(inputs).any())
+        ctx.save_for_backward(inputs, s)
         return s.view_as(s)
 
     @staticmethod
@@ -66,8 +69,8 @@ class _SoftmaxRelevance(torch.autograd.Function):
         out = (grad - s * total).mul_(x)
         if ctx.masked:
             # -inf entries (masked scores): s = 0 there and 0 * inf would be NaN.
-            out = torch.nan_to_num_(out, nan=0.0, posinf=0.0, neginf=0.0)
-        return out.to(x.dtype), None, None
+            out = torch.where(torch.isfinite(x), out, torch.zeros((), dtype=out.dtype))
+        return out.to(x.dtype), None, None, None
 
 
 def softmax_dim(op: Operation, args: tuple, kwargs: dict) -> int:
@@ -100,7 +103,18 @@ class Softmax(Rule):
             s = op(x, *args, **kwargs)
         if s.shape != x.shape:
             raise ConfigError(f"softmax rule on {op.name}: output shape differs from the input")
-        return _SoftmaxRelevance.apply(x, s, dim)
+        inputs = x.detach()
+        logits = getattr(op.function, "relscope_softmax_logits", None)
+        if logits is not None and any(
+            value is not None and value is not False for value in (*args, *kwargs.values())
+        ):
+            # A softmax with its masks folded in (attention_softmax): the entries a mask
+            # removes (-inf) take no part and receive nothing, like -inf inputs; an additive
+            # finite mask is a constant shift, the scores keep x * (R - s * sum(R)).
+            with torch.no_grad():
+                masked = logits(inputs, *args, **kwargs)
+            inputs = inputs.masked_fill(~torch.isfinite(masked), float("-inf"))
+        return _SoftmaxRelevance.apply(x, inputs, s, dim)
 
 
 @register_rule("constant")
