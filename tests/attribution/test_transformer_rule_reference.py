@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from torch import nn
 
 from relscope.attribution.lrp import functions
-from relscope.attribution.lrp import transformer_rules as rules_module
 from relscope.attribution.lrp.attention import attention_scores, attention_softmax
 from relscope.attribution.lrp.layers import Operation, foreign_kind, module_kind
 from relscope.attribution.lrp.rules import Norm
@@ -383,32 +382,24 @@ def test_bilinear_rule_conserves_without_epsilon(case):
     np.testing.assert_allclose(got_a.sum() + got_b.sum(), r[z != 0].sum(), rtol=1e-12)
 
 
-def test_bilinear_rule_recomputes_large_products_with_the_same_result(monkeypatch):
+def test_bilinear_rule_keeps_only_its_operands_and_scores_carry_a_recipe():
     g = rng(21)
     q, k = g.standard_normal((1, 2, 64, 3)), g.standard_normal((1, 2, 64, 3))
     q[0, 0, 5] = 0.0
     r = g.standard_normal((1, 2, 64, 64))
     op = Operation("attention_scores", "matmul", attention_scores)
-    seen = []
-
-    def spy(*args, recompute=None, keep=False, **kwargs):
-        seen.append(recompute is not None)
-        return functions.normalize(*args, recompute=None if keep else recompute, **kwargs)
-
-    results = []
-    for keep in (False, True):
-        monkeypatch.setattr(
-            rules_module, "normalize", lambda *a, _keep=keep, **k: spy(*a, keep=_keep, **k)
-        )
-        tq, tk = tensor(q), tensor(k)
-        y = Bilinear()(op, tq, tk)
-        results.append(relevance(y, [tq, tk], r))
-    assert seen == [True, True]  # the scores (64 x 64) are larger than q and k: recomputed
-    for recomputed, kept in zip(*results, strict=True):
-        np.testing.assert_array_equal(recomputed, kept)
+    tq, tk = tensor(q), tensor(k)
+    y = Bilinear()(op, tq, tk)
+    saved = y.grad_fn.saved_tensors
+    # The scores (64 x 64) are larger than q and k: only q and k are kept, and the scores
+    # are made again (the softmax after them reads the same recipe).
+    assert [tuple(t.shape) for t in saved] == [q.shape, k.shape]
+    remade = functions.remake(functions.recipe_of(y))
+    np.testing.assert_array_equal(remade.numpy(), y.detach().numpy())
+    got_q, got_k = relevance(y, [tq, tk], r)
     expected_q, expected_kt = bilinear_reference(q, 3**-0.5 * k.swapaxes(-1, -2), r, 1e-6, 0.5)
-    assert_close(results[0][0], expected_q)
-    assert_close(results[0][1], expected_kt.swapaxes(-1, -2))
+    assert_close(got_q, expected_q)
+    assert_close(got_k, expected_kt.swapaxes(-1, -2))
 
 
 # ------------------------------------------------------------------------ normalization

@@ -25,7 +25,17 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-__all__ = ["normalize", "pass_through", "stabilize", "tie", "tie_stack"]
+__all__ = [
+    "normalize",
+    "pass_through",
+    "recipe_of",
+    "remake",
+    "stabilize",
+    "stabilized_quotient",
+    "tie",
+    "tie_stack",
+    "with_recipe",
+]
 
 
 def stabilize(denominator: torch.Tensor, eps: float) -> torch.Tensor:
@@ -43,26 +53,62 @@ def stabilize(denominator: torch.Tensor, eps: float) -> torch.Tensor:
 
 class _Tie(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, source: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(value)
+    def forward(ctx, source: torch.Tensor, value: torch.Tensor, recipe) -> torch.Tensor:
+        ctx.recipe = recipe
+        if recipe is None:
+            ctx.save_for_backward(value)
         ctx.source_shape = source.shape
         # A view, not a copy: the tie costs no memory in forward.
         return value.view_as(value) if value.shape == source.shape else value.expand_as(source)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (value,) = ctx.saved_tensors
+        if ctx.recipe is None:
+            (value,) = ctx.saved_tensors
+        else:
+            value = remake(ctx.recipe)
+            ctx.recipe = None
         out = grad * value
         if out.shape != ctx.source_shape:
             out = out.sum_to_size(ctx.source_shape)
-        return out, None
+        return out, None, None
 
 
 def tie(source: torch.Tensor, value: torch.Tensor | None = None) -> torch.Tensor:
-    """Value ``value`` (default: ``source``); backward sends ``value * grad`` to ``source``."""
+    """Value ``value`` (default: ``source``); backward sends ``value * grad`` to ``source``.
+
+    A ``source`` with a recipe (:func:`with_recipe`) is made again in backward, not kept.
+    """
+    recipe = None
     if value is None:
-        value = source.detach()
-    return _Tie.apply(source, value.detach())
+        recipe = recipe_of(source)
+        value = source
+    return _Tie.apply(source, value.detach(), recipe)
+
+
+def with_recipe(tensor: torch.Tensor, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """Mark ``tensor`` as ``compute()``: the rules that would keep it until backward
+    (:func:`tie`, the softmax rule) keep ``compute`` instead and make it again there.
+
+    For outputs that are cheap to make from tensors kept anyway (an activation of a kept
+    pre-activation, a normalization of a kept input, attention scores of kept queries and
+    keys): the pass then holds one tensor where it held two. ``compute`` must give the
+    same values bit for bit (the same operation on the same inputs).
+    """
+    if not torch.compiler.is_compiling():  # compiled graphs keep what they need themselves
+        tensor._relscope_recipe = compute  # type: ignore[attr-defined]
+    return tensor
+
+
+def recipe_of(tensor: torch.Tensor) -> Callable[[], torch.Tensor] | None:
+    """The recipe :func:`with_recipe` gave ``tensor``, if any."""
+    return getattr(tensor, "_relscope_recipe", None)
+
+
+def remake(compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """A recipe's tensor, made without a graph."""
+    with torch.no_grad():
+        return compute()
 
 
 class _TieStack(torch.autograd.Function):
@@ -114,22 +160,29 @@ class _Normalize(torch.autograd.Function):
             ctx.recompute = None  # drop the closure's references once used
         out = []
         for part, coefficient, sign in zip(parts, ctx.coefficients, ctx.signs, strict=True):
-            if ctx.eps == 0:
-                quotient = grad / part
-                # LRP-0: a zero denominator means a silent neuron; it passes on nothing.
-                quotient = torch.where(part == 0, torch.zeros_like(quotient), quotient)
-            else:
-                if sign:
-                    # The part's sign is known (z+ >= 0, z- <= 0): one pass stabilizes it.
-                    # A zero z- has only zero numerators, so its stabilizer's sign is moot.
-                    denominator = torch.add(part, sign * ctx.eps)
-                else:
-                    denominator = stabilize(part, ctx.eps)
-                quotient = torch.div(grad, denominator, out=denominator)  # reuse the buffer
+            quotient = stabilized_quotient(grad, part, ctx.eps, sign)
             if isinstance(coefficient, torch.Tensor) or coefficient != 1:
                 quotient = quotient.mul_(coefficient)
             out.append(quotient)
         return (None, None, None, None, None, *out)
+
+
+def stabilized_quotient(
+    grad: torch.Tensor, denominator: torch.Tensor, eps: float, sign: int = 0
+) -> torch.Tensor:
+    """``grad / stab(denominator)`` (a new tensor); with ``eps = 0`` a zero denominator
+    gives 0. ``sign`` may declare the denominator never negative (+1) or never positive (-1)."""
+    if eps == 0:
+        quotient = grad / denominator
+        # LRP-0: a zero denominator means a silent neuron; it passes on nothing.
+        return torch.where(denominator == 0, torch.zeros_like(quotient), quotient)
+    if sign:
+        # The part's sign is known (z+ >= 0, z- <= 0): one pass stabilizes it.
+        # A zero z- has only zero numerators, so its stabilizer's sign is moot.
+        stabilized = torch.add(denominator, sign * eps)
+    else:
+        stabilized = stabilize(denominator, eps)
+    return torch.div(grad, stabilized, out=stabilized)  # reuse the buffer
 
 
 def normalize(

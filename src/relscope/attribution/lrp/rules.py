@@ -20,7 +20,13 @@ from typing import Any, ClassVar
 
 import torch
 
-from relscope.attribution.lrp.functions import normalize, pass_through, tie, tie_stack
+from relscope.attribution.lrp.functions import (
+    normalize,
+    pass_through,
+    tie,
+    tie_stack,
+    with_recipe,
+)
 from relscope.attribution.lrp.layers import LinearOp, Operation
 from relscope.attribution.lrp.pooling import max_pool_settings, winner_takes_all
 from relscope.errors import ConfigError
@@ -793,7 +799,10 @@ class Pass(Rule):
             value = op(x, *args, **kwargs)
         if not isinstance(value, torch.Tensor) or value.shape != x.shape:
             raise ConfigError(f"pass rule on {op.name}: output shape differs from the input")
-        return pass_through(x, value)
+        source = x.detach()
+        # The pre-activation is kept anyway (the denominator of the layer before): the next
+        # layer makes the activation again in backward instead of keeping a second tensor.
+        return with_recipe(pass_through(x, value), lambda: op(source, *args, **kwargs))
 
 
 @register_rule("norm")

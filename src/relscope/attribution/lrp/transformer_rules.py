@@ -34,7 +34,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from relscope.attribution.lrp.functions import normalize, pass_through, tie
+from relscope.attribution.lrp.functions import (
+    normalize,
+    pass_through,
+    recipe_of,
+    remake,
+    stabilized_quotient,
+    tie,
+    with_recipe,
+)
 from relscope.attribution.lrp.layers import Operation
 from relscope.attribution.lrp.rules import DEFAULT_EPS, Norm, Rule, _check_eps, register_rule
 from relscope.errors import ConfigError, RelscopeWarning
@@ -58,12 +66,18 @@ class _SoftmaxRelevance(torch.autograd.Function):
         ctx.dim = dim
         # Masked (infinite) scores need one more pass in backward; finite ones do not.
         ctx.masked = bool(torch.isinf(inputs).any())
-        ctx.save_for_backward(inputs, s)
+        ctx.recipe = None if ctx.masked else recipe_of(source)
+        ctx.save_for_backward(*([] if ctx.recipe else [inputs]), s)
         return s.view_as(s)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x, s = ctx.saved_tensors
+        if ctx.recipe is None:
+            x, s = ctx.saved_tensors
+        else:
+            (s,) = ctx.saved_tensors
+            x = remake(ctx.recipe)
+            ctx.recipe = None
         grad = grad.to(s.dtype)
         total = grad.sum(ctx.dim, keepdim=True)
         out = (grad - s * total).mul_(x)
@@ -131,6 +145,34 @@ class Constant(Rule):
 
 
 # ------------------------------------------------------------------------------ products
+class _ProductRelevance(torch.autograd.Function):
+    """Value ``z``; backward ``R_a = share * a * J_a^T (R / stab(z))`` to each relevant
+    operand ``a``, with ``z`` and its Jacobian from the product made again in backward.
+
+    Only the operands are kept (views of tensors the pass keeps anyway): not ``z``, nor the
+    copies autograd's matrix products would keep. Backward makes the product once more, the
+    price of the vector-Jacobian product of a general operation.
+    """
+
+    @staticmethod
+    def forward(ctx, product, eps: float, share: float, z, *operands):
+        ctx.product, ctx.eps, ctx.share = product, eps, share
+        ctx.save_for_backward(*(o.detach() for o in operands))
+        return z.view_as(z)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        operands = ctx.saved_tensors
+        with torch.enable_grad():
+            leaves = [o.detach().requires_grad_(True) for o in operands]
+            z = ctx.product(*leaves)
+        quotient = stabilized_quotient(grad.to(z.dtype), z.detach(), ctx.eps)
+        if ctx.share != 1:
+            quotient = quotient.mul_(ctx.share)
+        grads = torch.autograd.grad(z, leaves, quotient)
+        return (None, None, None, None, *(o * g for o, g in zip(operands, grads, strict=True)))
+
+
 @register_rule("bilinear")
 class Bilinear(Rule):
     """Epsilon on a product of activations, then the uniform split between the ``n``
@@ -143,20 +185,27 @@ class Bilinear(Rule):
         self.eps = _check_eps(eps)
 
     def apply(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
-        relevant = [a for a in args if _requires_grad(a)]
-        if not relevant:  # relevance through a keyword tensor: the operation's gradient
+        positions = [i for i, a in enumerate(args) if _requires_grad(a)]
+        if not positions:  # relevance through a keyword tensor: the operation's gradient
             return op(*args, **kwargs)
-        z = op(*[tie(a) if _requires_grad(a) else a for a in args], **kwargs)
-        recompute = None
-        if z.numel() > sum(a.numel() for a in relevant):
-            # Attention scores (tokens x tokens) are larger than the queries and keys they
-            # come from: one more product in backward instead of keeping them.
-            sources = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
+        sources = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
 
-            def recompute() -> list[torch.Tensor]:
-                return [op(*sources, **kwargs)]
+        def product(*relevant: torch.Tensor) -> torch.Tensor:
+            values = list(sources)
+            for position, value in zip(positions, relevant, strict=True):
+                values[position] = value
+            return op(*values, **kwargs)
 
-        return normalize(z.detach(), [z], [1.0 / len(relevant)], self.eps, recompute=recompute)
+        with torch.no_grad():
+            z = op(*sources, **kwargs)
+        if not isinstance(z, torch.Tensor):
+            raise ConfigError(f"bilinear rule on {op.name}: the operation returns no tensor")
+        out = _ProductRelevance.apply(
+            product, self.eps, 1.0 / len(positions), z, *(args[i] for i in positions)
+        )
+        # Attention scores (tokens x tokens) are larger than the queries and keys they come
+        # from: the softmax after them makes them again in backward instead of keeping them.
+        return with_recipe(out, lambda: op(*sources, **kwargs))
 
 
 @register_rule("scale")
@@ -325,7 +374,18 @@ class LayerNorm(Rule):
                     stacklevel=2,
                 )
             return Norm(self.eps).apply(op, x, *args, **kwargs)
-        return normalize(value.to(part.dtype), [part], [1.0], self.eps).to(value.dtype)
+        source = x.detach()
+
+        def output() -> torch.Tensor:
+            # The formula, as ``part`` computed it: a module of another library may round
+            # its own output to float32 in a float64 pass.
+            return constant(source)
+
+        # The input is kept (its tie); the output, the denominator here and the next layer's
+        # input, is made again in backward from it, and ``part`` (the same values through
+        # the graph) is not kept either.
+        out = normalize(value.to(part.dtype), [part], [1.0], self.eps, recompute=lambda: [output()])
+        return with_recipe(out.to(value.dtype), lambda: op(source, *args, **kwargs))
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
