@@ -330,7 +330,8 @@ def run_case(name: str, out_dir: Path) -> dict[str, Any]:
     }
     if case.family != "vit":
         record["relevance_tokens"] = relevance.sum(-1)
-        record["target_position"] = -1 if case.family in ("gpt2", "llama") else 0
+        if case.family in ("gpt2", "llama"):
+            record["target_position"] = -1  # next-token logits of the last position
     torch.save(record, out_dir / f"{name}.pt")
 
     tensors = [v for v in record.values() if torch.is_tensor(v) and v.is_floating_point()]
