@@ -100,7 +100,7 @@ def gelu_tanh(x: Tensor) -> Tensor:  # GPT-2's "gelu_new"
 
 
 def vit(record: dict, x: Tensor) -> Tensor:
-    s = record["state_dict"]
+    s, cp = record["state_dict"], record["lxt_map"] == "cp_LRP"
     patches = F.conv2d(x, s["conv_proj.weight"], s["conv_proj.bias"], stride=8)
     h = patches.flatten(2).transpose(1, 2)
     h = torch.cat([s["class_token"].expand(len(x), -1, -1), h], 1) + s["encoder.pos_embedding"]
@@ -111,7 +111,7 @@ def vit(record: dict, x: Tensor) -> Tensor:
             a, s[p + "self_attention.in_proj_weight"], s[p + "self_attention.in_proj_bias"]
         )
         q, k, v = (split_heads(t, HEADS) for t in qkv.chunk(3, -1))
-        o = attention(q, k, v, torch.zeros(()), cp=True)  # LXT's only map for torchvision's ViT
+        o = attention(q, k, v, torch.zeros(()), cp)
         h = h + F.linear(
             o, s[p + "self_attention.out_proj.weight"], s[p + "self_attention.out_proj.bias"]
         )

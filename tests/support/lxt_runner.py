@@ -14,8 +14,10 @@ input at the image or at ``inputs_embeds``, backward from the target logit. It w
 the rules LXT applies are in ``tests/support/LXT_REFERENCE.md``.
 
 LXT patches classes process-wide (``torch.nn.LayerNorm``, ``torch.nn.Dropout``, attention
-functions, ...), so the runner calls itself once per case (``--one CASE``) and no patch
-leaks from one case into the next. LXT is a test tool only: relscope never imports it, and
+functions, ...), so every case runs in a process of its own and no patch leaks from one case
+into the next: a child forked after the imports (torch, torchvision, transformers and LXT
+are imported once), or with ``--no-fork`` a fresh interpreter (the runner calling itself
+with ``--one CASE``). LXT is a test tool only: relscope never imports it, and
 this module imports neither LXT nor transformers at module level (pytest imports it for its
 doctests in relscope's environment, where neither LXT nor transformers 4.x is installed).
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -82,6 +85,9 @@ class Case:
 
 
 CASES: dict[str, Case] = {
+    # LXT 2.1 ships only cp_LRP for torchvision's ViT; attnLRP is composed from LXT's own
+    # patch functions (vit_attnlrp_map).
+    "vit_attnlrp": Case("vit", "attnLRP"),
     "vit_cp_lrp": Case("vit", "cp_LRP"),
     "gpt2_attnlrp": Case("gpt2", "attnLRP"),
     "gpt2_cp_lrp": Case("gpt2", "cp_LRP"),
@@ -260,22 +266,58 @@ def relevance_of(
     return logits.detach(), (leaf * leaf.grad).detach()
 
 
+def vit_attnlrp_map() -> dict:
+    """attnLRP for torchvision's ViT, composed from LXT 2.1's own patch functions.
+
+    LXT 2.1 ships only ``cp_LRP`` for torchvision's ViT (``lxt.efficient.models.vit_torch``:
+    LayerNorm and GELU as in attnLRP, the attention's queries and keys detached). This map
+    keeps its LayerNorm and GELU patches and replaces the attention patch by LXT's attnLRP
+    attention rule, the one ``lxt.efficient.patches.wrap_attention_forward`` applies to every
+    Hugging Face attention function: the gradients of query, key and value divided by 4, 4
+    and 2 (``lxt.efficient.rules.divide_gradient``). ``nn.MultiheadAttention`` projects its
+    ``query``, ``key`` and ``value`` arguments linearly, so dividing the gradient at these
+    arguments divides it at the projected q, k and v. Only the composition is the runner's;
+    every rule in it is LXT's.
+    """
+    from functools import partial
+
+    from lxt.efficient.patches import layer_norm_forward, non_linear_forward, patch_method
+    from lxt.efficient.rules import divide_gradient
+
+    vision_transformer = model_module("vit")
+
+    def attnlrp_multi_head_attention_forward(self, query, key, value, *args, **kwargs):
+        query, key = divide_gradient(query, 4), divide_gradient(key, 4)
+        return self.original_forward(query, key, divide_gradient(value, 2), *args, **kwargs)
+
+    return {
+        vision_transformer.nn.GELU: partial(patch_method, non_linear_forward, keep_original=True),
+        vision_transformer.nn.LayerNorm: partial(patch_method, layer_norm_forward),
+        vision_transformer.nn.MultiheadAttention: partial(
+            patch_method, attnlrp_multi_head_attention_forward, keep_original=True
+        ),
+    }
+
+
+def patch_map_of(case: Case) -> dict:
+    """LXT's patch map for the case, looked up by name when the case runs."""
+    if case.family == "vit" and case.lxt_map == "attnLRP":
+        return vit_attnlrp_map()
+    from lxt.efficient import models as lxt_models
+
+    module_name = {"vit": "vit_torch", "gpt2": "gpt2", "llama": "llama", "bert": "bert"}
+    return getattr(getattr(lxt_models, module_name[case.family]), case.lxt_map)
+
+
 def apply_lxt(case: Case) -> list[str]:
     """Apply LXT's patch map for the case; returns the names of the patched targets."""
     with warnings.catch_warnings():
         # zennit serves only LXT's optional Gamma-rule patches, which these cases do not use.
         warnings.filterwarnings("ignore", message="'zennit' library is not available")
         import lxt.efficient
-        from lxt.efficient import models as lxt_models
 
-    module = model_module(case.family)
-    map_module = {
-        "vit": lxt_models.vit_torch,
-        "gpt2": lxt_models.gpt2,
-        "llama": lxt_models.llama,
-        "bert": lxt_models.bert,
-    }[case.family]
-    patch_map = getattr(map_module, case.lxt_map)
+        module = model_module(case.family)
+        patch_map = patch_map_of(case)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         lxt.efficient.monkey_patch(module, patch_map, verbose=False)
@@ -372,11 +414,65 @@ def run_case(name: str, out_dir: Path) -> dict[str, Any]:
 # Command line
 
 
+def preload() -> None:
+    """Import what every case needs (torch, torchvision, transformers' model modules and
+    LXT's modules) once, before the cases are forked from this process. Importing patches
+    nothing: LXT changes classes only in ``monkey_patch``, which runs in the case's child."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="'zennit' library is not available")
+        for family in ("vit", "gpt2", "llama", "bert"):
+            model_module(family)
+        import lxt.efficient
+        import lxt.efficient.models
+        import lxt.efficient.patches  # noqa: F401
+    _tests_dir_on_path()
+    from support import zoo  # noqa: F401
+
+
+def _case_in_child(name: str, out_dir: Path) -> None:
+    try:
+        code = 0 if run_case(name, out_dir)["ok"] else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run_one(name: str, out_dir: Path, fork: bool) -> tuple[int, str]:
+    """Run one case in a process of its own; (exit code, what it printed).
+
+    With ``fork``, the case runs in a child forked from this process after :func:`preload`
+    (the imports, 3-4 s per case, are paid once); else in a fresh interpreter (``--one``).
+    Either way LXT's process-wide patches die with the case's process.
+    """
+    if fork:
+        import multiprocessing
+
+        child = multiprocessing.get_context("fork").Process(
+            target=_case_in_child, args=(name, out_dir)
+        )
+        child.start()
+        child.join()
+        return child.exitcode, ""
+    command = [sys.executable, str(Path(__file__).resolve()), "--one", str(out_dir), name]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("cases", nargs="*", metavar="CASE", help=f"of {', '.join(CASES)}")
     parser.add_argument("--one", action="store_true", help="run the one named case in-process")
+    parser.add_argument(
+        "--no-fork",
+        action="store_true",
+        help="start a fresh interpreter per case instead of forking one after the imports",
+    )
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     names = args.cases or list(CASES)
@@ -391,12 +487,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if checks["ok"] else 1
 
     started = time.perf_counter()
+    # A process per case: LXT's patches are process-wide.
+    fork = not args.no_fork and hasattr(os, "fork")
+    if fork:
+        torch.set_num_threads(1)
+        preload()
+    runs = [_run_one(name, args.out_dir, fork) for name in names]
     summary = {}
     failed = []
-    for name in names:
-        # A fresh interpreter per case: LXT's patches are process-wide.
-        command = [sys.executable, str(Path(__file__).resolve()), "--one", str(args.out_dir), name]
-        code = subprocess.call(command)
+    for name, (code, output) in zip(names, runs, strict=True):
+        if output.strip():
+            print(output.rstrip(), file=sys.stderr)
         path = args.out_dir / f"{name}.json"
         checks = json.loads(path.read_text()) if path.exists() else {"ok": False}
         summary[name] = checks
