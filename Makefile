@@ -7,10 +7,12 @@ BIN := $(VENV)/bin
 setup-demo:
 	@bash scripts/bootstrap.sh demo
 
-# The ViRelAy viewer the interoperability tests start lives in its own .venv-virelay.
+# The ViRelAy viewer the interoperability tests start lives in its own .venv-virelay, LXT 2.1
+# (the AttnLRP reference of tests/attribution/test_lxt_reference.py) in its own .venv-lxt.
 setup-test:
 	@bash scripts/bootstrap.sh test
 	@bash scripts/setup_virelay.sh
+	@bash scripts/setup_lxt.sh
 
 # The Explorer front end (frontend/) is rebuilt only when its sources changed.
 frontend:

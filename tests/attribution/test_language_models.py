@@ -1,7 +1,8 @@
 """Transformers without model-specific code: Hugging Face BERT, GPT-2 and Llama (built from
 a config, random weights), a timm ViT and torchvision's ViT-B/16, explained by the AttnLRP
 and CP-LRP composites. Independent references of the rules themselves are in
-test_transformer_rules.py and test_attention.py; the comparison with LXT in test_lxt.py."""
+test_transformer_rules.py and test_attention.py; the comparison with LXT in
+test_lxt_reference.py."""
 
 from __future__ import annotations
 
