@@ -10,18 +10,24 @@ from torch import nn
 
 from relscope.attribution import Attribution, get_attributor, list_attributors
 from relscope.attribution.attributors import ATTRIBUTORS
+from relscope.data.builtin import mnist_vit
 from relscope.errors import ConfigError
 
 #: Methods that score locations: their attribution is (batch, 1, *spatial).
-LOCATION = {"gradcam", "occlusion", "lime", "rise"}
+LOCATION = {"gradcam", "occlusion", "lime", "rise", "attention_rollout"}
+#: Methods that need attention layers: they are checked on a small vision transformer.
+ATTENTION = {"attention_rollout"}
 #: Methods whose backward starts from the target logit (float output weights start as given).
 LOGIT_START = {"lrp", "deep_taylor", "patternnet", "pattern_attribution"}
 #: Methods that draw random numbers: their rows depend on the batch's draws.
 RANDOM = {"smoothgrad", "lime", "rise"}
 
 
-def model() -> nn.Module:
+def model(name: str = "") -> nn.Module:
     torch.manual_seed(0)
+    if name in ATTENTION:
+        # Same inputs (3 x 8 x 8) and outputs (5) as the CNN: 2 x 2 patches, 16 + 1 tokens.
+        return mnist_vit(5, channels=3, size=8, patch=2, width=12, heads=2, hidden=16).eval()
     return nn.Sequential(
         nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16, 5),
@@ -52,7 +58,7 @@ def name(request) -> str:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_every_attributor_keeps_the_call_signature(name, dtype):
-    net = model().to(dtype)
+    net = model(name).to(dtype)
     x = torch.randn(3, 3, 8, 8, dtype=dtype)
     attributor = build(name, net, dtype)
     result = attributor(net, x, torch.tensor([0, 3, 4]))
@@ -68,7 +74,7 @@ def test_every_attributor_keeps_the_call_signature(name, dtype):
 
 
 def test_every_attributor_understands_every_target_form(name):
-    net = model().double()
+    net = model(name).double()
     x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
     output = net(x).detach()
     predicted = output.argmax(1)
@@ -89,7 +95,7 @@ def test_every_attributor_understands_every_target_form(name):
 def test_rows_do_not_depend_on_their_batch_mates(name):
     if name in RANDOM:
         pytest.skip("random draws are made per batch")
-    net = model().double()
+    net = model(name).double()
     x = torch.randn(3, 3, 8, 8, dtype=torch.float64)
     batch = build(name, net, torch.float64)(net, x, torch.tensor([1, 2, 3])).relevance
     alone = build(name, net, torch.float64)(net, x[1:2], torch.tensor([2])).relevance
@@ -97,7 +103,7 @@ def test_rows_do_not_depend_on_their_batch_mates(name):
 
 
 def test_every_attributor_refuses_bad_inputs(name):
-    net = model()
+    net = model(name)
     attributor = build(name, net, torch.float32)
     for bad in (torch.zeros(2, 3, 8, 8, dtype=torch.long), torch.randn(8), "image"):
         with pytest.raises(ConfigError) as info:

@@ -110,3 +110,46 @@ def _serve_demo(tmp_path, link: str) -> str:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_demo_with_the_vit_finds_the_artifact_cluster_with_attnlrp(tmp_path):
+    """``--model vit``: the small vision transformer, explained with AttnLRP, hands SpRAy the
+    same finding as the CNN: the poisoned class ranks first and k-means with k = 2 puts the
+    samples with the square in a cluster of their own."""
+    import torch
+
+    from relscope.data.attribution_db import AttributionSet
+    from relscope.data.dataset import open_dataset
+    from relscope.data.model import load_model
+
+    result = demo(*ARGS, "--model", "vit", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "trained the ViT (8 epochs)" in text and "(AttnLRP, true label)" in text
+    assert "Class 3 (the one with the planted square) ranks 1 of 3 by tau." in text
+    folder = tmp_path / "relscope-demo"
+    project = load_project(folder / "project.yaml")
+    assert project.model == "relscope.data.builtin:mnist_vit"
+    assert check_project(folder / "project.yaml").ok
+    stored = AttributionSet([folder / "attribution.h5"])
+    assert stored.shards[0].metadata["method"]["method"] == "attnlrp"
+    # The weights in the project are the explained model: its predictions are the stored ones.
+    model = load_model(project.model, project.model_weights)
+    with open_dataset(folder / "dataset.h5") as dataset:
+        images = torch.stack([dataset[i][0] for i in range(8)])
+    with torch.no_grad():
+        predicted = model(images).argmax(1).tolist()
+    assert predicted == [int(stored.get(i).prediction.argmax()) for i in range(8)]
+    # The artifact cluster, against the ground truth and independently of the demo's search.
+    artifact = json.loads((folder / "artifact.json").read_text())
+    poisoned = np.zeros(900, bool)
+    poisoned[artifact["samples"]] = True
+    with AnalysisDatabase(folder / "analysis.h5") as analysis:
+        category = analysis.category("00000003", "spray")
+    labels = category.clusterings["kmeans-02"].labels
+    flags = poisoned[category.index]
+    members = labels == labels[flags][0]
+    held = (flags & members).sum()
+    assert flags.sum() == 90 and held >= 0.9 * flags.sum() and held >= 0.9 * members.sum()
+    refused = demo(*ARGS, "--model", "resnet", "--out", tmp_path / "x", cwd=tmp_path)
+    assert refused.returncode == 2 and "--model must be one of cnn, vit" in refused.stderr

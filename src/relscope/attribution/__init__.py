@@ -2,7 +2,7 @@
 result type, targets, fills, checks), LRP (:mod:`~relscope.attribution.lrp`: engine,
 graph, rules, composites, canonizers) and the other methods
 (:mod:`~relscope.attribution.methods`: gradients, occlusion / LIME / RISE, Grad-CAM,
-patterns), all behind one attributor registry.
+patterns, attention rollout), all behind one attributor registry.
 
 >>> import torch
 >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
@@ -78,6 +78,7 @@ from relscope.attribution.methods.lime import LIME
 from relscope.attribution.methods.occlusion import Occlusion
 from relscope.attribution.methods.patterns import PatternAttribution, PatternNet
 from relscope.attribution.methods.rise import RISE
+from relscope.attribution.methods.rollout import AttentionRollout
 
 
 def __getattr__(name: str) -> Any:
@@ -95,6 +96,7 @@ __all__ = [
     "LRP",
     "RISE",
     "AlphaBeta",
+    "AttentionRollout",
     "AttributeOverride",
     "Attribution",
     "Attributor",

@@ -1,7 +1,8 @@
 """``relscope demo``: the main job end to end on shipped data, with nothing from the user.
 
 The work is :func:`relscope.engine.demo` (a Clever-Hans task on MNIST digits: a planted
-square, a small CNN trained on it, LRP, SpRAy, a complete project folder). This command
+square, a small CNN or vision transformer trained on it, LRP, SpRAy, a complete project
+folder). This command
 shows its steps, reports the classes ranked by tau and the cluster holding the artifact,
 and serves the project in the web application when relscope has one.
 """
@@ -21,7 +22,7 @@ from relscope.cli._common import (
     user_errors,
     warn_if_not_built,
 )
-from relscope.engine.mnist_demo import DemoResult, demo
+from relscope.engine.mnist_demo import MODELS, DemoResult, demo
 from relscope.errors import ConfigError
 
 DEMO_EXAMPLES = """
@@ -29,6 +30,7 @@ DEMO_EXAMPLES = """
 
   relscope demo                                   # writes ./relscope-demo
   relscope demo --out /tmp/demo --per-class 200 --classes 1,3,7 --no-umap --force
+  relscope demo --model vit --out vit-demo        # a small ViT explained with AttnLRP
 """
 
 
@@ -90,7 +92,12 @@ def register(app: typer.Typer) -> None:
         classes: str = typer.Option("", help="Comma-separated digits (default: all ten)."),
         poisoned_class: int = typer.Option(3, help="Digit whose images get the artifact."),
         fraction: float = typer.Option(0.3, min=0.0, max=1.0, help="Share of them poisoned."),
-        epochs: int = typer.Option(3, min=1, help="Training epochs."),
+        model: str = typer.Option(
+            "cnn", help=f"Model to train and explain: {'|'.join(MODELS)} (vit: AttnLRP)."
+        ),
+        epochs: int | None = typer.Option(
+            None, min=1, help="Training epochs (default: 3 for the CNN, 8 for the ViT)."
+        ),
         seed: int = typer.Option(0, help="Seed of data selection, training and analysis."),
         jobs: int = typer.Option(1, min=1, help="Classes analysed in parallel."),
         umap: bool = typer.Option(True, "--umap/--no-umap", help="Compute UMAP embeddings."),
@@ -101,6 +108,8 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
     ) -> None:
         """Find a planted Clever-Hans artifact in MNIST with LRP and SpRAy, end to end."""
+        if model not in MODELS:
+            raise ConfigError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
         if out.exists() and any(out.iterdir()):
             if not force:
                 raise ConfigError(f"{out} exists and is not empty; pass --force to replace it")
@@ -115,6 +124,7 @@ def register(app: typer.Typer) -> None:
                 fraction=fraction,
                 epochs=epochs,
                 seed=seed,
+                model=model,
                 jobs=jobs,
                 umap=umap,
                 tsne=tsne,

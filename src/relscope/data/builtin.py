@@ -7,7 +7,7 @@ import torch
 
 from relscope.errors import ConfigError
 
-__all__ = ["MNIST_CLASSES", "load_mnist", "mnist_cnn", "plant_artifact"]
+__all__ = ["MNIST_CLASSES", "MnistViT", "load_mnist", "mnist_cnn", "mnist_vit", "plant_artifact"]
 
 MNIST_CLASSES = tuple(str(digit) for digit in range(10))
 
@@ -73,3 +73,98 @@ def mnist_cnn(num_classes: int = 10) -> torch.nn.Module:
         nn.ReLU(),
         nn.Linear(64, num_classes),
     )
+
+
+class _Block(torch.nn.Module):
+    """A pre-norm transformer encoder block: attention, then a GELU MLP, each residual."""
+
+    def __init__(self, width: int, heads: int, hidden: int) -> None:
+        from torch import nn
+
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width)
+        self.attention = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        # No attention weights in the forward pass: they cost time and nothing here uses
+        # them (attention rollout asks the module for them with a hook).
+        x = x + self.attention(h, h, h, need_weights=False)[0]
+        return x + self.mlp(self.norm2(x))
+
+
+class MnistViT(torch.nn.Module):
+    """A small vision transformer for ``channels x size x size`` inputs: see :func:`mnist_vit`.
+
+    The token sequence is the class token followed by the patches in row-major order
+    (``1 + (size / patch)^2`` tokens); the head reads the class token.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        *,
+        patch: int = 4,
+        width: int = 48,
+        depth: int = 2,
+        heads: int = 3,
+        hidden: int = 96,
+        channels: int = 1,
+        size: int = 28,
+    ) -> None:
+        from torch import nn
+
+        super().__init__()
+        if num_classes < 2:
+            raise ConfigError(f"mnist_vit: num_classes must be at least 2, got {num_classes}")
+        if patch < 1 or size % patch:
+            raise ConfigError(f"mnist_vit: the patch size must divide {size}, got {patch}")
+        if min(width, depth, heads, hidden, channels) < 1 or width % heads:
+            raise ConfigError(
+                f"mnist_vit: width {width} must be a positive multiple of heads {heads}, and "
+                f"depth, hidden and channels positive"
+            )
+        self.patch = patch
+        self.grid = size // patch
+        self.embedding = nn.Conv2d(channels, width, patch, stride=patch)
+        self.class_token = nn.Parameter(torch.randn(1, 1, width) * 0.02)
+        self.position = nn.Parameter(torch.randn(1, self.grid**2 + 1, width) * 0.02)
+        self.blocks = nn.Sequential(*(_Block(width, heads, hidden) for _ in range(depth)))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        patches = self.embedding(x).flatten(2).transpose(1, 2)  # (batch, tokens, width)
+        token = self.class_token.expand(x.shape[0], -1, -1)
+        x = torch.cat([token, patches], dim=1) + self.position
+        x = self.blocks(x)
+        return self.head(self.norm(x)[:, 0])
+
+
+def mnist_vit(
+    num_classes: int = 10,
+    *,
+    patch: int = 4,
+    width: int = 48,
+    depth: int = 2,
+    heads: int = 3,
+    hidden: int = 96,
+    channels: int = 1,
+    size: int = 28,
+) -> MnistViT:
+    """The demo's small vision transformer for 1 x 28 x 28 inputs in [0, 1] (about 42 k
+    parameters; ``relscope demo --model vit``).
+
+    4 x 4 patches embedded by a strided convolution, a learned class token and positions,
+    two pre-norm encoder blocks (``nn.MultiheadAttention`` with 3 heads of width 16, a GELU
+    MLP of width 96), a final LayerNorm and a linear head on the class token. Explain it
+    with the ``attnlrp`` or ``cp_lrp`` composites. The keywords change the architecture
+    (``channels`` and ``size`` the input: ``channels x size x size``). Reference it as
+    ``relscope.data.builtin:mnist_vit``.
+    """
+    return MnistViT(
+        num_classes, patch=patch, width=width, depth=depth, heads=heads, hidden=hidden,
+        channels=channels, size=size,
+    )  # fmt: skip

