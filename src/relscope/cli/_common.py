@@ -95,6 +95,11 @@ def print_run(run: AttributionRun) -> None:
         parts.append(f"{run.seconds:.1f} s, {run.samples_per_second:.1f} samples/s")
     if run.accuracy is not None:
         parts.append(f"accuracy {run.accuracy:.1%}")
+    if run.shards:
+        files = run.files
+        shown = f"{len(files)} shards {files[0]} .. {files[-1].name}"
+        console.print(f"wrote {shown}: " + ", ".join(parts))
+        return
     console.print(f"wrote {run.path}: " + ", ".join(parts))
 
 

@@ -15,7 +15,7 @@ from relscope.data.analysis_db import LAYOUTS
 from relscope.data.labels import load_label_map
 from relscope.engine.analysis import analyze as analyze_attributions
 from relscope.engine.analysis import pipeline_text
-from relscope.engine.backend import LocalBackend
+from relscope.engine.engines import open_backend
 from relscope.errors import ConfigError
 
 EXAMPLES = """
@@ -24,6 +24,7 @@ EXAMPLES = """
   relscope analyze demo/attribution.h5 --out demo/analysis.h5 --label-map demo/labels.json
   relscope analyze a.h5 --out analysis.h5 --categories 0,3 --jobs 2
   relscope analyze a.h5 --out analysis-pca.h5 --pipeline my-spray.yaml --name spray_pca
+  relscope analyze a-*-of-00012.h5 --out analysis.h5 --engine ray --address head:6379
 
 A category is a class: the samples labelled with it (any of the labels, for multi-label
 data). Completed categories are kept when a run is interrupted; the same command resumes.
@@ -38,7 +39,9 @@ def register(app: typer.Typer) -> None:
     @app.command("analyze", epilog=EXAMPLES)
     @user_errors
     def analyze(
-        attribution: Path = typer.Argument(..., help="Attribution database (HDF5)."),
+        attribution: list[Path] = typer.Argument(
+            ..., help="Attribution database (HDF5), or the shards of a sharded run."
+        ),
         out: Path = typer.Option(..., "--out", help="Analysis database to write or extend."),
         categories: str = typer.Option(
             "", "--categories", help="Comma-separated class indices (default: every class)."
@@ -50,6 +53,14 @@ def register(app: typer.Typer) -> None:
             "spray", "--name", help="Name of the analysis (the project file's analysis_method)."
         ),
         jobs: int = typer.Option(1, "--jobs", min=1, help="Categories analysed in parallel."),
+        engine: str = typer.Option("local", help="local|ray: where the categories run."),
+        address: str | None = typer.Option(
+            None, help="Ray cluster address (default: a local Ray for this run)."
+        ),
+        workers: int = typer.Option(
+            0, min=0, help="Ray: categories at once (0: as many as the cluster holds)."
+        ),
+        cpus_per_worker: float = typer.Option(1.0, min=0.01, help="Ray: CPUs per category."),
         cache: Path | None = typer.Option(
             None, help="HDF5 file caching every step (a rerun recomputes only what changed)."
         ),
@@ -66,9 +77,18 @@ def register(app: typer.Typer) -> None:
         """Run SpRAy per category and rank the categories by their tau score."""
         if layout not in LAYOUTS:
             raise ConfigError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-        with ConsoleProgress() as progress:
+        with (
+            open_backend(
+                engine,
+                jobs=jobs,
+                address=address,
+                workers=workers or None,
+                cpus_per_worker=cpus_per_worker,
+            ) as backend,
+            ConsoleProgress() as progress,
+        ):
             analyze_attributions(
-                attribution,
+                attribution if len(attribution) > 1 else attribution[0],
                 out,
                 categories=parse_classes(categories, "--categories"),
                 config=pipeline_text(pipeline),
@@ -77,5 +97,5 @@ def register(app: typer.Typer) -> None:
                 labels=None if label_map is None else load_label_map(label_map),
                 layout=layout,  # type: ignore[arg-type]
                 progress=progress,
-                backend=LocalBackend(jobs),
+                backend=backend,
             )

@@ -20,6 +20,7 @@ from relscope.cli._common import (
 )
 from relscope.data.model import load_model
 from relscope.engine.attribution import attribute_dataset
+from relscope.engine.engines import open_backend
 from relscope.engine.inputs import (
     load_method,
     open_input,
@@ -42,7 +43,13 @@ EXAMPLES = """
       --model torchvision.models:vgg16 --weights vgg16.pt --method designer-export.json \\
       --strategy predicted_label --classes 3,7 --batch-size 32 --device cuda --out a.h5
 
-An interrupted run keeps every completed segment: the same command resumes it.
+  relscope attribute data.h5 --model mypkg.models:cnn --weights cnn.pt --out a.h5 \\
+      --engine ray --address head:6379 --workers 8 --gpus-per-worker 1
+
+An interrupted run keeps every completed segment: the same command resumes it. With
+`--engine ray` the samples are cut into shards (a-00000-of-00012.h5, ...), written by the
+workers from the dataset's path (every node must see it; `--stream` sends the batches
+instead); a rerun computes only the missing shards.
 """
 
 
@@ -70,7 +77,24 @@ def register(app: typer.Typer) -> None:
         classes: str = typer.Option("", help="Comma-separated class indices (default: all)."),
         batch_size: int = typer.Option(32, "--batch-size", min=1, help="Samples per batch."),
         device: str = typer.Option("auto", help="auto|cpu|cuda|cuda:N"),
-        workers: int = typer.Option(0, min=0, help="DataLoader worker processes."),
+        workers: int = typer.Option(
+            0,
+            min=0,
+            help="local: DataLoader worker processes; ray: workers (0: as many as the "
+            "cluster's CPUs or GPUs hold).",
+        ),
+        engine: str = typer.Option("local", help="local|ray: where the batches run."),
+        address: str | None = typer.Option(
+            None, help="Ray cluster address (default: a local Ray for this run)."
+        ),
+        cpus_per_worker: float = typer.Option(1.0, min=0.01, help="Ray: CPUs per worker."),
+        gpus_per_worker: float = typer.Option(0.0, min=0, help="Ray: GPUs per worker."),
+        shard_size: int | None = typer.Option(
+            None, min=1, help="Ray: samples per shard (rounded up to whole batches)."
+        ),
+        stream: bool = typer.Option(
+            False, "--stream", help="Ray: send batches to the workers, write shards here."
+        ),
         input_size: tuple[int, int] | None = typer.Option(
             None, metavar="HEIGHT WIDTH", help="Resample image-folder images to this size."
         ),
@@ -91,7 +115,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Attribute every sample (or the given classes) of a dataset into an HDF5 database."""
         config = load_method(method, param)
-        resolved = resolve_device(device)
+        ray = engine == "ray"
+        # On Ray the device is chosen by each worker ("auto": the GPU it was given).
+        resolved = resolve_device("cpu" if ray else device)
         data = open_input(
             dataset,
             input_size=input_size,
@@ -108,12 +134,21 @@ def register(app: typer.Typer) -> None:
             device=resolved,
             allow_pickle=allow_pickle,
         )
+        where = f"Ray ({address or 'local'})" if ray else str(resolved)
         console.print(
-            f"attributing {dataset} with {config.name} ({json.dumps(config.to_dict())}) "
-            f"on {resolved}"
+            f"attributing {dataset} with {config.name} ({json.dumps(config.to_dict())}) on {where}"
         )
         try:
-            with ConsoleProgress() as progress:
+            with (
+                open_backend(
+                    engine,
+                    address=address,
+                    workers=workers or None,
+                    cpus_per_worker=cpus_per_worker,
+                    gpus_per_worker=gpus_per_worker,
+                ) as backend,
+                ConsoleProgress() as progress,
+            ):
                 attribute_dataset(
                     data,
                     network,
@@ -122,12 +157,15 @@ def register(app: typer.Typer) -> None:
                     strategy=strategy,
                     classes=parse_classes(classes, "--classes"),
                     batch_size=batch_size,
-                    device=resolved,
-                    num_workers=workers,
+                    device=device if ray else resolved,
+                    num_workers=0 if ray else workers,
                     model_name=model,
                     overwrite=overwrite,
                     block_rows=block_rows if block_rows is not None else segment_rows,
                     progress=progress,
+                    backend=backend,
+                    shard_size=shard_size,
+                    stream=stream,
                 )
         except KeyboardInterrupt:
             error_console.print(

@@ -2,12 +2,15 @@
 analysis database, resumable per category, the categories ranked by tau.
 
 A category is a class: the samples labelled with it (any of the labels, for multi-label
-data). The categories run on a :class:`~relscope.engine.backend.Backend`.
+data). The categories run on a :class:`~relscope.engine.backend.Backend` (on Ray: one task
+each, reading its attributions from the shards, which every node must see); the caller
+writes their results into the analysis database as they arrive.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +33,7 @@ from relscope.data.analysis_db import (
     Embedding,
     Layout,
 )
-from relscope.data.attribution_db import AttributionDatabase
+from relscope.data.attribution_db import AttributionSet
 from relscope.data.labels import LabelMap
 from relscope.engine.backend import Backend, or_local
 from relscope.engine.progress import Progress, or_silent
@@ -102,7 +105,7 @@ def pipeline_text(pipeline: str) -> str:
 
 
 def analyze(
-    attribution: Path,
+    attribution: Path | Sequence[Path],
     out: Path,
     *,
     categories: list[int] | None = None,
@@ -117,6 +120,9 @@ def analyze(
     backend: Backend | None = None,
 ) -> AnalysisSummary:
     """Run the pipeline ``config`` (YAML; default SpRAy) per category into ``out``.
+
+    ``attribution`` is one attribution database or several (the shards of a sharded run),
+    read as one.
 
     Finished categories of the same analysis and pipeline are kept (an interrupted run
     resumes, new categories extend it). ``layout`` is the analysis database's
@@ -133,7 +139,10 @@ def analyze(
     backend = or_local(backend, jobs)
     config = spray_config(SpRAy()) if config is None else config
     load_spray_config(config)  # refuse a broken configuration before any work
-    with AttributionDatabase(attribution) as database:
+    sources = (
+        [str(attribution)] if isinstance(attribution, str | Path) else list(map(str, attribution))
+    )
+    with AttributionSet(sources) as database:
         members = category_members(np.asarray(database.labels()))
         indices = database.indices
     wanted = _wanted(categories, members)
@@ -148,15 +157,16 @@ def analyze(
                 writer.write(category)
         todo = [label for label in wanted if not writer.done(category_name(label))]
         cache_path = None if cache is None else str(cache)
-        work = functools.partial(_guarded, str(attribution), config, cache_path)
+        work = functools.partial(_guarded, sources, config, cache_path)
+        pieces = [(k, indices[members[k]]) for k in todo]
         progress.start(TASK, len(todo))
         try:
-            for (label, rows), outcome in backend.map(work, [(k, members[k]) for k in todo]):
+            for (label, samples), outcome in backend.map(work, pieces):
                 key = category_name(label)
                 if isinstance(outcome, CategoryResult):
-                    writer.write(_record(key, indices[rows], label, outcome))
+                    writer.write(_record(key, samples, label, outcome))
                 else:
-                    skipped[key] = (len(rows), outcome)
+                    skipped[key] = (len(samples), outcome)
                 progress.advance(TASK)
         finally:
             progress.finish(TASK)
@@ -165,20 +175,21 @@ def analyze(
     return summary
 
 
-def _run(path: str, rows: np.ndarray, config: str, cache: str | None) -> CategoryResult:
-    """One category, in a worker: read its attributions and run the pipeline."""
-    with AttributionDatabase(path) as database:
-        attributions = database.read(database.indices[rows])[0]
+def _run(sources: list[str], samples: np.ndarray, config: str, cache: str | None) -> CategoryResult:
+    """One category, in a worker: read its attributions (by sample index) and run the
+    pipeline."""
+    with AttributionSet(sources) as database:
+        attributions = database.read(samples)[0]
     storage = None if cache is None else HDF5Storage(cache)
     return analyze_category(np.asarray(attributions), load_spray_config(config), io=storage)
 
 
 def _guarded(
-    path: str, config: str, cache: str | None, item: tuple[int, np.ndarray]
+    sources: list[str], config: str, cache: str | None, item: tuple[int, np.ndarray]
 ) -> CategoryResult | str:
     # A category too small for the pipeline (k-NN, t-SNE perplexity) is skipped, not fatal.
     try:
-        return _run(path, item[1], config, cache)
+        return _run(sources, item[1], config, cache)
     except ConfigError as error:
         return f"skipped: {error}"
 

@@ -1,14 +1,21 @@
 """Where a job's independent pieces run: the backend interface and the local backend.
 
-A :class:`Backend` maps a function over items and yields each item with its result as the
-pieces finish (in any order). The engine uses it for the per-category analyses; sharded
-attribution will use it through the same interface when a distributed backend (Ray) is
-added. :class:`LocalBackend` runs on this machine: in this process (``jobs=1``) or in a
-pool of ``jobs`` worker processes, where ``fn`` and the items must be picklable.
+A :class:`Backend` offers two ways of running pieces, both yielding each item with its
+result as the pieces finish (in any order):
 
-The workers are spawned, not forked: a process that has used OpenMP (PyTorch, scikit-learn)
-or runs threads (progress bars) can leave a forked child waiting forever on a lock that
-only a thread of the parent held.
+* :meth:`Backend.map`: stateless pieces (the per-category analyses);
+* :meth:`Backend.map_workers`: pieces that need an expensive state built once per worker
+  (a model, moved to the worker's GPU), then reused for every piece that worker runs (the
+  shards, or the streamed batches, of a sharded attribution).
+
+:class:`LocalBackend` runs on this machine: :meth:`~LocalBackend.map` in this process
+(``jobs=1``) or in a pool of ``jobs`` worker processes, where ``fn`` and the items must be
+picklable; :meth:`~LocalBackend.map_workers` in this process, one piece after the other.
+The Ray backend (:mod:`relscope.engine.ray_backend`) runs the same pieces on a cluster.
+
+The pool's workers are spawned, not forked: a process that has used OpenMP (PyTorch,
+scikit-learn) or runs threads (progress bars) can leave a forked child waiting forever on a
+lock that only a thread of the parent held.
 """
 
 from __future__ import annotations
@@ -20,15 +27,25 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 from relscope.errors import ConfigError
 
-__all__ = ["Backend", "LocalBackend", "or_local"]
+__all__ = ["Backend", "LocalBackend", "Report", "or_local"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+S = TypeVar("S")
+
+#: What a piece of :meth:`Backend.map_workers` calls with the number of its units done so
+#: far (absolute, not a delta: a retried piece starts again from what it kept, and the
+#: backend counts each piece's highest value, so that retries never count twice).
+Report = Callable[[int], None]
 
 
 @runtime_checkable
 class Backend(Protocol):
     """Runs independent pieces of work."""
+
+    #: Whether the pieces may run on other machines (attribution is then written as shards,
+    #: one database per piece, instead of one file).
+    distributed: bool
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
         """``(item, fn(item))`` for every item, as each finishes (in any order).
@@ -38,9 +55,29 @@ class Backend(Protocol):
         """
         ...
 
+    def map_workers(
+        self,
+        setup: Callable[[], S],
+        fn: Callable[[S, T, Report], R],
+        items: Iterable[T],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[tuple[T, R]]:
+        """``(item, fn(setup(), item, report))`` for every item, as each finishes.
+
+        ``setup`` runs once per worker (again when a lost worker is restarted); its state
+        serves every item the worker takes. ``items`` is consumed lazily, a few ahead of
+        the workers, so that it may be a stream of batches. ``fn`` may call ``report(done)``
+        with its units done so far; ``progress(n)`` then hears every increase, summed over
+        all workers, on the caller's side.
+        """
+        ...
+
 
 class LocalBackend:
     """This machine: ``jobs`` worker processes (1: everything in this process, in order)."""
+
+    distributed = False
 
     def __init__(self, jobs: int = 1) -> None:
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -61,6 +98,35 @@ class LocalBackend:
             futures = {pool.submit(fn, item): position for position, item in enumerate(items)}
             for future in as_completed(futures):
                 yield items[futures[future]], future.result()
+
+    def map_workers(
+        self,
+        setup: Callable[[], S],
+        fn: Callable[[S, T, Report], R],
+        items: Iterable[T],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[tuple[T, R]]:
+        # One worker, this process: the state is built once, lazily (no items, no model).
+        state: list[S] = []
+        for item in items:
+            if not state:
+                state.append(setup())
+            yield item, fn(state[0], item, _Highest(progress))
+
+
+class _Highest:
+    """A :data:`Report` for one piece: passes on the increases of its highest count."""
+
+    def __init__(self, progress: Callable[[int], None] | None) -> None:
+        self.progress = progress
+        self.highest = 0
+
+    def __call__(self, done: int) -> None:
+        if done > self.highest:
+            if self.progress is not None:
+                self.progress(done - self.highest)
+            self.highest = done
 
 
 def or_local(backend: Backend | None, jobs: int = 1) -> Backend:

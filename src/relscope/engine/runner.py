@@ -28,10 +28,13 @@ from relscope.engine.attribution import (
     AttributionRun,
     attribute,
     holds_attributions,
+    plan_shards,
     selected_samples,
+    shard_paths,
     stored_method,
 )
 from relscope.engine.backend import Backend, or_local
+from relscope.engine.engines import open_backend
 from relscope.engine.inputs import (
     load_method,
     open_input,
@@ -51,7 +54,11 @@ _SECTIONS = {
     "dataset": {"path", "label_map", "input_size", "up_sampling", "down_sampling", "mean", "std"},
     "attribution": {"method", "params", "strategy", "classes", "batch_size", "device", "workers"},
     "analysis": {"name", "layout", "pipeline", "set", "categories", "jobs"},
-}
+    "engine": {
+        "backend", "address", "workers", "cpus_per_worker", "gpus_per_worker", "shard_size",
+        "stream",
+    },
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -129,12 +136,39 @@ def run(
     """Carry out the configuration file ``path``.
 
     ``progress`` hears the attribution and analysis tasks, notes, and the three results
-    (attribution run, analysis summary, project report) as reports. The categories run on
-    ``backend`` (default: a local one of ``analysis.jobs`` processes).
+    (attribution run, analysis summary, project report) as reports. The work runs on
+    ``backend``; by default on the file's ``engine`` section (``backend: ray`` with its
+    ``address``, ``workers``, ``cpus_per_worker``, ``gpus_per_worker``; attribution in
+    shards of ``shard_size``, ``stream`` for clusters without a shared filesystem), else on
+    this machine (the categories in ``analysis.jobs`` processes).
     """
+    config = load_run_config(path.absolute())
+    section = config["engine"]
+    if backend is not None or section.get("backend", "local") == "local":
+        return _run(path, config, progress, backend)
+    workers = section.get("workers")
+    with open_backend(
+        str(section["backend"]),
+        address=section.get("address"),
+        workers=None if workers in (None, 0) else int(workers),
+        cpus_per_worker=float(section.get("cpus_per_worker", 1.0)),
+        gpus_per_worker=float(section.get("gpus_per_worker", 0.0)),
+    ) as opened:
+        return _run(path, config, progress, opened)
+
+
+def _run(
+    path: Path,
+    config: dict[str, dict[str, Any]],
+    progress: Progress | None,
+    backend: Backend | None,
+) -> RunResult:
     progress = or_silent(progress)
     path = path.absolute()
-    config = load_run_config(path)
+    engine_section = config["engine"]
+    shard_size = engine_section.get("shard_size")
+    stream = engine_section.get("stream") is True
+    sharded = shard_size is not None or stream or bool(getattr(backend, "distributed", False))
     base = path.parent
     folder = _path(base, config["project"].get("folder", "relscope-run"), "project.folder")
     folder.mkdir(parents=True, exist_ok=True)
@@ -155,7 +189,9 @@ def run(
     if strategy not in STRATEGIES:
         raise ConfigError(f"attribution.strategy must be one of {', '.join(STRATEGIES)}")
     classes = parse_classes(attribution_section.get("classes"), "attribution.classes")
-    device = resolve_device(str(attribution_section.get("device", "auto")))
+    device_name = str(attribution_section.get("device", "auto"))
+    # Sharded, the device is chosen by each worker ("auto": the GPU it was given).
+    device = resolve_device("cpu" if sharded else device_name)
     pipeline = _pipeline(base, analysis_section)  # refuse a bad analysis before attributing
     layout = analysis_section.get("layout", "virelay")
     if layout not in LAYOUTS:
@@ -188,7 +224,16 @@ def run(
     attribution = folder / "attribution.h5"
     stored = stored_method(method_cfg, strategy)
     expected = selected_samples(data, classes)
-    redo = attribution.is_file() and not holds_attributions(attribution, stored, expected, factory)
+    batch_size = int(attribution_section.get("batch_size", 32))
+    if sharded:
+        planned = plan_shards(expected, batch_size, shard_size)
+        files = zip(shard_paths(attribution, len(planned)), planned, strict=True)
+        redo = any(f.is_file() and not holds_attributions(f, stored, rows, factory)
+                   for f, rows in files)  # fmt: skip
+    else:
+        redo = attribution.is_file() and not holds_attributions(
+            attribution, stored, expected, factory
+        )
     if redo:
         progress.message("the attribution settings changed: attributing again")
     with data:
@@ -199,20 +244,22 @@ def run(
             attribution,
             strategy=strategy,
             classes=classes,
-            batch_size=int(attribution_section.get("batch_size", 32)),
-            device=device,
+            batch_size=batch_size,
+            device=device_name if sharded else device,
             num_workers=int(attribution_section.get("workers", 0)),
             model_name=factory,
             overwrite=redo,
             progress=progress,
             backend=backend,
+            shard_size=None if shard_size is None else int(shard_size),
+            stream=stream,
         )
         if label_path is None:
             label_path = save_label_map(_index_names(data), folder / "labels.json")
 
     name = str(analysis_section.get("name", "spray"))
     summary = analyze(
-        attribution,
+        attributed.files,
         folder / "analysis.h5",
         categories=parse_classes(analysis_section.get("categories"), "analysis.categories"),
         config=pipeline,
@@ -237,7 +284,7 @@ def run(
         input_size=tuple(size) if size else None,
         up_sampling=data_section.get("up_sampling", "none"),
         down_sampling=data_section.get("down_sampling", "none"),
-        attributions=[attribution],
+        attributions=attributed.files,
         attribution_strategy=strategy,
         analyses=[folder / "analysis.h5"],
         analysis_method=name,
