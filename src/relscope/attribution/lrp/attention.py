@@ -125,14 +125,19 @@ def scaled_dot_product_attention(
     is_causal: bool = False,
     scale: float | None = None,
     enable_gqa: bool = False,
+    *,
+    observe: Callable[[torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """``F.scaled_dot_product_attention`` written out (same arguments; dropout as given,
-    since the function has no training flag of its own)."""
+    since the function has no training flag of its own). ``observe`` is called with the
+    attention weights ``(batch, heads, target, source)`` before dropout."""
     if enable_gqa:
         groups = query.shape[-3] // key.shape[-3]
         key = key.repeat_interleave(groups, dim=-3)
         value = value.repeat_interleave(groups, dim=-3)
     weights = attention_softmax(attention_scores(query, key, scale), attn_mask, is_causal)
+    if observe is not None:
+        observe(weights)
     if dropout_p > 0:
         weights = F.dropout(weights, dropout_p)
     return torch.matmul(weights, value)

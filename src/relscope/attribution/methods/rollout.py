@@ -28,7 +28,7 @@ from torch.overrides import TorchFunctionMode
 
 from relscope.attribution.attributors import Attributor, register_attributor
 from relscope.attribution.core import Attribution, Target, class_scores
-from relscope.attribution.lrp.attention import attention_scores, attention_softmax
+from relscope.attribution.lrp.attention import scaled_dot_product_attention
 from relscope.errors import ConfigError
 
 __all__ = ["AttentionRollout", "attention_rollout", "recorded_attention"]
@@ -77,26 +77,10 @@ class _Recorder(TorchFunctionMode):
             return self._attention(*args, **kwargs)
         return func(*args, **kwargs)
 
-    def _attention(
-        self,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        attn_mask: torch.Tensor | None = None,
-        dropout_p: float = 0.0,
-        is_causal: bool = False,
-        scale: float | None = None,
-        enable_gqa: bool = False,
-    ) -> torch.Tensor:
-        if enable_gqa:
-            groups = query.shape[-3] // key.shape[-3]
-            key = key.repeat_interleave(groups, dim=-3)
-            value = value.repeat_interleave(groups, dim=-3)
-        weights = attention_softmax(attention_scores(query, key, scale), attn_mask, is_causal)
-        self.found.append(weights.detach())
-        if dropout_p > 0:
-            weights = F.dropout(weights, dropout_p)
-        return torch.matmul(weights, value)
+    def _attention(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return scaled_dot_product_attention(
+            *args, **kwargs, observe=lambda weights: self.found.append(weights.detach())
+        )
 
 
 @contextlib.contextmanager
